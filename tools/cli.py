@@ -18,8 +18,11 @@ COMMAND_MODULES = (
     "mlrelease.commands.version",
     "mlrelease.commands.provenance",
     "mlrelease.commands.values",
+    "mlrelease.commands.template",
+    "mlrelease.commands.package",
     "mlrelease.commands.traffic",
     "mlrelease.commands.model",
+    "mlrelease.commands.demo",
 )
 
 log = logging.getLogger("mlrelease")
@@ -51,6 +54,8 @@ def main(argv: list[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    # The Azure SDK logs every HTTP request and response at INFO.
+    logging.getLogger("azure").setLevel(logging.DEBUG if args.verbose else logging.WARNING)
     try:
         return args.func(args)
     except MlreleaseError as error:

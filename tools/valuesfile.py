@@ -140,3 +140,29 @@ def _render_path(path: list[str | int]) -> str:
     for part in path:
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
     return text
+
+
+def numbers_where_schema_says(value: Any, schema: dict[str, Any] | None) -> Any:
+    """Turn strings into numbers where a JSON schema types the key as a number.
+
+    Values read by `parse_value` keep `0.05` as text; when the chart's schema says the key
+    is a number (and never a string), the text is clearly a quantity, so it becomes one.
+    Anything that does not parse stays as it is, for the schema check to report.
+    """
+    if not schema:
+        return value
+    types = schema.get("type", [])
+    types = [types] if isinstance(types, str) else types
+    if isinstance(value, dict):
+        properties = schema.get("properties", {})
+        return {
+            key: numbers_where_schema_says(item, properties.get(key)) for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [numbers_where_schema_says(item, schema.get("items")) for item in value]
+    if isinstance(value, str) and "number" in types and "string" not in types:
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value

@@ -121,3 +121,33 @@ def test_list_items_by_index():
 def test_impossible_assignments_name_the_problem(assignment, message):
     with pytest.raises(InputError, match=message):
         _apply(ORIGINAL, assignment)
+
+
+SCHEMA = {
+    "type": "object",
+    "properties": {
+        "learningRate": {"type": "number"},
+        "buildNumber": {"type": "string"},
+        "either": {"type": ["number", "string"]},
+        "layers": {"type": "array", "items": {"type": "number"}},
+        "nested": {"type": "object", "properties": {"alpha": {"type": "number"}}},
+    },
+}
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        ({"learningRate": "0.05"}, {"learningRate": 0.05}),
+        ({"learningRate": "fast"}, {"learningRate": "fast"}),
+        ({"buildNumber": "20261127.3"}, {"buildNumber": "20261127.3"}),
+        ({"either": "1.5"}, {"either": "1.5"}),
+        ({"layers": ["0.5", "1e3"]}, {"layers": [0.5, 1000.0]}),
+        ({"nested": {"alpha": "1e-6"}}, {"nested": {"alpha": 1e-6}}),
+        ({"unknown": "0.5"}, {"unknown": "0.5"}),
+    ],
+)
+def test_numbers_where_schema_says(values, expected):
+    from mlrelease.valuesfile import numbers_where_schema_says
+
+    assert numbers_where_schema_says(values, SCHEMA) == expected

@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 from mlrelease import valuesfile, yamlio
+from mlrelease.commands.build_values import register_build_values
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -19,6 +20,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     _register_set(values_subparsers)
     # Build-specific values files for the charts are registered after `set`.
+    register_build_values(values_subparsers)
 
 
 def _register_set(values_subparsers: argparse._SubParsersAction) -> None:

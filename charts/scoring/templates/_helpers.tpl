@@ -1,0 +1,150 @@
+{{/*
+Helpers, following `helm create`:
+  scoring.name / scoring.fullname  names (fullname is the release name when it already
+                                     contains the chart name, e.g. `scoring-<version id>`)
+  scoring.labels                    every label: standard + provenance (never used in selectors)
+  scoring.selectorLabels            name + instance only
+  scoring.annotations               provenance annotations + the raw build number
+  scoring.checkovSkips              `checkov.io/skipN` annotations for one object
+  scoring.serviceAccountName        the ServiceAccount the Job runs as
+*/}}
+
+{{- define "scoring.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "scoring.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "scoring.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "scoring.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "scoring.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{/*
+Standard labels win over provenance labels of the same name. The app version is the build
+number once packaged, which may hold characters a label value cannot.
+*/}}
+{{- define "scoring.labels" -}}
+{{- $labels := dict
+  "helm.sh/chart" (include "scoring.chart" .)
+  "app.kubernetes.io/name" (include "scoring.name" .)
+  "app.kubernetes.io/instance" .Release.Name
+  "app.kubernetes.io/managed-by" .Release.Service
+  "app.kubernetes.io/component" "scoring"
+  "app.kubernetes.io/part-of" "mlrelease"
+  "mlrelease.io/version" .Values.versionId }}
+{{- $appVersion := regexReplaceAll "[^-A-Za-z0-9_.]+" (toString .Chart.AppVersion) "_" | trunc 63 | trimAll "-_." }}
+{{- if $appVersion }}
+{{- $_ := set $labels "app.kubernetes.io/version" $appVersion }}
+{{- end }}
+{{- toYaml (merge $labels (deepCopy .Values.provenance.labels)) }}
+{{- end }}
+
+{{- define "scoring.annotations" -}}
+{{- toYaml (merge (dict "mlrelease.io/build-number" (toString .Values.buildNumber)) (deepCopy .Values.provenance.annotations)) }}
+{{- end }}
+
+{{/* Call with (list $ "<object key in .Values.checkovSkips>"). */}}
+{{- define "scoring.checkovSkips" -}}
+{{- $root := index . 0 }}
+{{- $skips := index $root.Values.checkovSkips (index . 1) | default dict }}
+{{- range $i, $check := keys $skips | sortAlpha }}
+checkov.io/skip{{ add1 $i }}: {{ printf "%s=%s" $check (index $skips $check) | quote }}
+{{- end }}
+{{- end }}
+
+{{- define "scoring.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "scoring.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/*
+Storage credentials: only a secretKeyRef or workload identity, so no credential value can
+ever be written into values or a manifest.
+*/}}
+{{- define "scoring.storageEnv" -}}
+{{- with .Values.storage.connectionStringSecret }}
+{{- if .name }}
+- name: AZURE_STORAGE_CONNECTION_STRING
+  valueFrom:
+    secretKeyRef:
+      name: {{ .name }}
+      key: {{ .key }}
+{{- end }}
+{{- end }}
+{{- with .Values.storage.workloadIdentity }}
+{{- if .enabled }}
+- name: AZURE_STORAGE_ACCOUNT_URL
+  value: {{ required "storage.workloadIdentity.accountUrl is required when storage.workloadIdentity.enabled is true" .accountUrl | quote }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+The model version folder, the same path `mlrelease.artifact.version_uri` builds.
+*/}}
+{{- define "scoring.modelUri" -}}
+{{- printf "%s/%s/%s" (trimSuffix "/" .Values.model.modelsUri) .Values.model.name .Values.versionId }}
+{{- end }}
+
+{{/*
+Pod labels: `app` (shared by every version, selected by the routing chart's Service) and
+`version` (selected by the DestinationRule subset) on top of the standard labels.
+*/}}
+{{- define "scoring.podLabels" -}}
+{{- $labels := fromYaml (include "scoring.labels" .) }}
+{{- $_ := set $labels "app" .Values.appName }}
+{{- $_ := set $labels "version" .Values.versionId }}
+{{- if .Values.storage.workloadIdentity.enabled }}
+{{- $_ := set $labels "azure.workload.identity/use" "true" }}
+{{- end }}
+{{- toYaml (merge $labels (deepCopy .Values.podLabels)) }}
+{{- end }}
+
+{{- define "scoring.podSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: 10001
+runAsGroup: 10001
+fsGroup: 10001
+seccompProfile:
+  type: RuntimeDefault
+{{- end }}
+
+{{- define "scoring.securityContext" -}}
+allowPrivilegeEscalation: false
+privileged: false
+readOnlyRootFilesystem: true
+runAsNonRoot: true
+runAsUser: 10001
+runAsGroup: 10001
+capabilities:
+  drop: ["ALL"]
+{{- end }}
+
+{{- define "scoring.volumeMounts" -}}
+- name: tmp
+  mountPath: /tmp
+{{- if .Values.storage.localVolume.enabled }}
+- name: models
+  mountPath: {{ .Values.storage.localVolume.mountPath }}
+  readOnly: true
+{{- end }}
+{{- end }}

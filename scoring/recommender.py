@@ -1,0 +1,124 @@
+"""Top-k recommendations and pair scores over a LightFM model's exported arrays.
+
+Serving needs no LightFM: with no side features a LightFM score is
+`dot(user_embedding, item_embedding) + user_bias + item_bias`. Everything that does not
+depend on the request is prepared once here, so a request costs one matrix-vector product
+over a contiguous float32 item matrix (the item bias folded in as an extra row), a
+partial selection of the k best (no full sort) and a sort of only those k. The user bias
+does not change a user's ranking, so it is added to the k returned scores only. Ties are
+broken by item index, so answers are deterministic and match a stable full sort.
+
+The item matrix is stored factors-major, shape (factors + 1, n_items): BLAS then streams
+it with `u @ items` (gemv on long contiguous rows), measured about twice as fast as the
+item-major layout, whose 65-float rows suit the kernel badly.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+# One score in 16 estimates a safe lower bound for the k-th best score (see _candidates).
+SAMPLE_STRIDE = 16
+# Below this many items one partition of all scores is cheaper than the extra numpy calls.
+SAMPLE_MIN_ITEMS = 32768
+
+
+@dataclass(frozen=True)
+class TopK:
+    """Internal item indices, best first, and their scores."""
+
+    items: np.ndarray
+    scores: np.ndarray
+
+
+class Recommender:
+    """Framework-free scorer for one model version (internal integer indices only)."""
+
+    def __init__(
+        self,
+        *,
+        user_embeddings: np.ndarray,
+        user_biases: np.ndarray,
+        item_embeddings: np.ndarray,
+        item_biases: np.ndarray,
+        seen_indptr: np.ndarray,
+        seen_indices: np.ndarray,
+        item_popularity: np.ndarray,
+    ) -> None:
+        n_users, d = user_embeddings.shape
+        n_items = item_embeddings.shape[0]
+        self.n_users = n_users
+        self.n_items = n_items
+        # [user_embedding | 1] . [item_embedding | item_bias] = dot + item_bias.
+        self._items_t = np.empty((d + 1, n_items), dtype=np.float32)
+        self._items_t[:d] = item_embeddings.T
+        self._items_t[d] = item_biases
+        self._users = np.empty((n_users, d + 1), dtype=np.float32)
+        self._users[:, :d] = user_embeddings
+        self._users[:, d] = 1.0
+        self._user_biases = np.ascontiguousarray(user_biases, dtype=np.float32)
+        self._item_biases = np.ascontiguousarray(item_biases, dtype=np.float32)
+        self._user_embeddings = np.ascontiguousarray(user_embeddings, dtype=np.float32)
+        self._item_embeddings = np.ascontiguousarray(item_embeddings, dtype=np.float32)
+        self._indptr = np.asarray(seen_indptr, dtype=np.int64)
+        self._indices = np.asarray(seen_indices, dtype=np.intp)
+        # How many distinct items each user has seen, so k can be capped without a
+        # per-request np.unique.
+        rows = np.repeat(np.arange(n_users, dtype=np.int64), np.diff(self._indptr))
+        distinct = np.unique(rows * n_items + self._indices)
+        self._unseen = n_items - np.bincount(distinct // n_items, minlength=n_users)
+        popularity = np.asarray(item_popularity, dtype=np.float32)
+        # Most popular first; ties go to the lower index so answers are stable.
+        self._popular = np.lexsort((np.arange(n_items), -popularity))
+        self._popularity = popularity
+
+    def seen(self, user: int) -> np.ndarray:
+        """Internal indices of the items this user interacted with in the training data."""
+        return self._indices[self._indptr[user] : self._indptr[user + 1]]
+
+    def recommend(self, user: int, k: int) -> TopK:
+        """The user's k best unseen items (fewer if fewer are unseen), best first."""
+        scores = self._users[user] @ self._items_t
+        seen = self.seen(user)
+        scores[seen] = -np.inf
+        k = min(k, int(self._unseen[user]))
+        if k <= 0:
+            return TopK(np.empty(0, dtype=np.intp), np.empty(0, dtype=np.float32))
+        top = self._candidates(scores, k)
+        # Best score first; equal scores in index order so the answer is deterministic.
+        top = top[np.lexsort((top, -scores[top]))][:k]
+        return TopK(top, scores[top] + self._user_biases[user])
+
+    @staticmethod
+    def _candidates(scores: np.ndarray, k: int) -> np.ndarray:
+        """Every item scoring at least the k-th best score (k, or more on ties).
+
+        The k-th best value comes from `np.partition` (values only, several times faster
+        than argpartition), then one comparison pass collects the items. Taking every item
+        tied with the k-th score, not an arbitrary subset, lets the final sort prefer lower
+        indices exactly as a stable full sort would. For large catalogues the k-th best of
+        a strided sample, which can only be lower than the true k-th best, first narrows
+        the search to a small superset of the answer.
+        """
+        n = scores.size
+        if k >= n:
+            return np.arange(n)
+        sample = scores[::SAMPLE_STRIDE]
+        if n >= SAMPLE_MIN_ITEMS and sample.size > 4 * k:
+            floor = np.partition(sample, sample.size - k)[sample.size - k]
+            pool = np.flatnonzero(scores >= floor)
+            values = scores[pool]
+            kth = np.partition(values, values.size - k)[values.size - k]
+            return pool[values >= kth]
+        kth = np.partition(scores, n - k)[n - k]
+        return np.flatnonzero(scores >= kth)
+
+    def popular(self, k: int) -> TopK:
+        """The k most popular items in the training data, for users the model never saw."""
+        top = self._popular[: min(k, self.n_items)]
+        return TopK(top, self._popularity[top])
+
+    def score_pairs(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """LightFM scores for (user, item) index pairs, element by element."""
+        dots = np.einsum("ij,ij->i", self._user_embeddings[users], self._item_embeddings[items])
+        return (dots + self._user_biases[users] + self._item_biases[items]).astype(np.float32)

@@ -1,0 +1,141 @@
+"""Top-k logic of the numpy recommender against a brute-force ranking of the same arrays."""
+
+import numpy as np
+import pytest
+
+from scoring.recommender import Recommender
+
+
+def make(n_users=30, n_items=50, d=6, seen_per_user=5, seed=0, popularity=None):
+    rng = np.random.default_rng(seed)
+    seen = [np.sort(rng.choice(n_items, seen_per_user, replace=False)) for _ in range(n_users)]
+    indptr = np.zeros(n_users + 1, dtype=np.int64)
+    indptr[1:] = np.cumsum([len(s) for s in seen])
+    arrays = dict(
+        user_embeddings=rng.normal(size=(n_users, d)).astype(np.float32),
+        user_biases=rng.normal(size=n_users).astype(np.float32),
+        item_embeddings=rng.normal(size=(n_items, d)).astype(np.float32),
+        item_biases=rng.normal(size=n_items).astype(np.float32),
+        seen_indptr=indptr,
+        seen_indices=np.concatenate(seen).astype(np.int32),
+        item_popularity=(
+            rng.integers(0, 20, n_items).astype(np.float32) if popularity is None else popularity
+        ),
+    )
+    return Recommender(**arrays), arrays
+
+
+def brute_force(arrays, user, k):
+    a = arrays
+    scores = (
+        a["item_embeddings"].astype(np.float64) @ a["user_embeddings"][user]
+        + a["item_biases"]
+        + a["user_biases"][user]
+    )
+    start, end = a["seen_indptr"][user], a["seen_indptr"][user + 1]
+    scores[a["seen_indices"][start:end]] = -np.inf
+    order = np.argsort(-scores, kind="stable")
+    order = order[np.isfinite(scores[order])]
+    return order[:k], scores[order[:k]]
+
+
+@pytest.mark.parametrize("k", [1, 3, 10, 45])
+def test_top_k_matches_a_full_sort_with_seen_items_removed(k):
+    rec, arrays = make()
+    for user in range(rec.n_users):
+        got = rec.recommend(user, k)
+        items, scores = brute_force(arrays, user, k)
+        assert got.items.tolist() == items.tolist()
+        np.testing.assert_allclose(got.scores, scores, rtol=1e-5, atol=1e-5)
+
+
+def test_seen_items_are_never_recommended():
+    rec, _ = make(seen_per_user=20)
+    for user in range(rec.n_users):
+        assert not set(rec.recommend(user, 30).items.tolist()) & set(rec.seen(user).tolist())
+
+
+def test_k_above_the_unseen_items_returns_every_unseen_item_once():
+    rec, _ = make(n_items=12, seen_per_user=5)
+    got = rec.recommend(0, 100)
+    assert sorted(got.items.tolist()) == sorted(set(range(12)) - set(rec.seen(0).tolist()))
+    assert np.all(np.diff(got.scores) <= 0)
+
+
+def test_a_user_who_has_seen_everything_gets_an_empty_list():
+    rec, _ = make(n_items=8, seen_per_user=8)
+    assert rec.recommend(3, 5).items.size == 0
+
+
+def test_equal_scores_come_in_item_order():
+    _, arrays = make(n_items=20, seen_per_user=0)
+    flat = Recommender(
+        **{
+            **arrays,
+            "item_embeddings": np.zeros_like(arrays["item_embeddings"]),
+            "item_biases": np.zeros_like(arrays["item_biases"]),
+            "user_biases": np.zeros_like(arrays["user_biases"]),
+        }
+    )
+    assert flat.recommend(0, 5).items.tolist() == [0, 1, 2, 3, 4]
+
+
+def test_popularity_fallback_is_most_popular_first_ties_by_index():
+    popularity = np.array([3, 9, 9, 1, 0, 7], dtype=np.float32)
+    rec, _ = make(n_items=6, seen_per_user=1, popularity=popularity)
+    got = rec.popular(4)
+    assert got.items.tolist() == [1, 2, 5, 0]
+    assert got.scores.tolist() == [9, 9, 7, 3]
+    assert rec.popular(100).items.size == 6
+
+
+def test_pair_scores_are_dot_plus_both_biases():
+    rec, a = make()
+    users = np.array([0, 5, 5, 29])
+    items = np.array([49, 0, 7, 7])
+    expected = (
+        np.sum(a["user_embeddings"][users] * a["item_embeddings"][items], axis=1)
+        + a["user_biases"][users]
+        + a["item_biases"][items]
+    )
+    np.testing.assert_allclose(rec.score_pairs(users, items), expected, rtol=1e-5)
+
+
+def test_duplicate_seen_entries_count_once_when_capping_k():
+    _, arrays = make(n_users=2, n_items=4, seen_per_user=0)
+    rec = Recommender(
+        **{
+            **arrays,
+            "seen_indptr": np.array([0, 3, 3], dtype=np.int64),
+            "seen_indices": np.array([1, 1, 2], dtype=np.int32),
+        }
+    )
+    assert sorted(rec.recommend(0, 10).items.tolist()) == [0, 3]
+    assert rec.recommend(1, 10).items.size == 4
+
+
+@pytest.mark.parametrize("k", [1, 10, 100])
+def test_top_k_over_many_items_matches_a_full_sort(k):
+    rec, arrays = make(n_users=5, n_items=5000, seen_per_user=300, seed=3)
+    for user in range(rec.n_users):
+        items, _ = brute_force(arrays, user, k)
+        assert rec.recommend(user, k).items.tolist() == items.tolist()
+
+
+def test_many_tied_scores_still_come_in_item_order():
+    _, arrays = make(n_users=3, n_items=4000, seen_per_user=10, seed=4)
+    # Small integer factors and no biases: scores are exact integers, so the k-th best
+    # score is shared by many items and only the tie rule decides which are returned.
+    tied = {
+        **arrays,
+        "user_embeddings": np.round(arrays["user_embeddings"]),
+        "item_embeddings": np.round(arrays["item_embeddings"]),
+        "item_biases": np.zeros_like(arrays["item_biases"]),
+        "user_biases": np.zeros_like(arrays["user_biases"]),
+    }
+    rec = Recommender(**tied)
+    for user in range(3):
+        items, scores = brute_force(tied, user, 25)
+        all_scores = rec.score_pairs(np.full(4000, user), np.arange(4000))
+        assert np.sum(all_scores == scores[-1]) > np.sum(scores == scores[-1])  # tie at the cut
+        assert rec.recommend(user, 25).items.tolist() == items.tolist()

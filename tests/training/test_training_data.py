@@ -1,0 +1,115 @@
+"""Reading the export: every CSV, in order, checked line by line, with a snapshot record."""
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mlrelease.errors import InputError
+from training.data import read_interactions
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def error_of(root: Path, **kwargs) -> str:
+    with pytest.raises(InputError) as caught:
+        read_interactions(str(root), **kwargs)
+    return str(caught.value)
+
+
+def test_every_csv_is_read_in_sorted_order_with_a_snapshot(tmp_path):
+    second = write(tmp_path / "2026/11/27/b.csv", "user_id,item_id\nu2,i1\nu1,i3\n")
+    first = write(tmp_path / "2026/11/26/z.csv", "user_id,item_id\nu1,i1\nu1,i2\n")
+    write(tmp_path / "2026/11/27/notes.txt", "not data")
+    data = read_interactions(str(tmp_path))
+    assert [entry["path"] for entry in data.snapshot] == ["2026/11/26/z.csv", "2026/11/27/b.csv"]
+    for entry, path in zip(data.snapshot, (first, second), strict=True):
+        assert entry["size"] == path.stat().st_size
+        assert entry["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert data.user_ids == ["u1", "u2"]
+    assert data.item_ids == ["i1", "i2", "i3"]
+    assert data.rows_read == 4
+    assert data.timestamps is None
+    pairs = {
+        (data.user_ids[u], data.item_ids[i]) for u, i in zip(data.users, data.items, strict=True)
+    }
+    assert pairs == {("u1", "i1"), ("u1", "i2"), ("u2", "i1"), ("u1", "i3")}
+
+
+def test_min_rating_drops_rows_and_repeats_keep_the_latest_timestamp(tmp_path):
+    write(
+        tmp_path / "a.csv",
+        "user_id,item_id,rating,timestamp\n"
+        "u1,i1,5,100\nu1,i1,4,300\nu1,i2,2,200\nu2,i2,4,2026-11-27T08:00:00Z\n",
+    )
+    data = read_interactions(str(tmp_path), min_rating=4)
+    assert data.rows_read == 4 and data.rows_below_min_rating == 1
+    assert len(data.users) == 2
+    assert data.user_ids == ["u1", "u2"] and data.item_ids == ["i1", "i2"]
+    by_pair = dict(
+        zip(
+            zip(data.users.tolist(), data.items.tolist(), strict=True),
+            data.timestamps.tolist(),
+            strict=True,
+        )
+    )
+    assert by_pair[(0, 0)] == 300
+    assert by_pair[(1, 1)] == pytest.approx(1795766400.0)
+
+
+def test_weight_column_and_header_case_and_spaces_are_accepted(tmp_path):
+    write(tmp_path / "a.CSV", "\ufeffUser_Id, item_id ,weight\nu1,i1,0.5\n")
+    data = read_interactions(str(tmp_path), min_rating=0.1)
+    assert data.user_ids == ["u1"]
+    assert np.array_equal(data.items, [0])
+
+
+@pytest.mark.parametrize(
+    ("text", "fragments"),
+    [
+        ("user_id,rating\nu1,4\n", ["a.csv, line 1", "lacks column item_id"]),
+        ("", ["a.csv, line 1", "empty", "header is required"]),
+        ("user_id,item_id,score\nu1,i1,3\n", ["line 1", "unknown column score"]),
+        ("user_id,item_id,weight,rating\nu1,i1,1,3\n", ["line 1", "both weight and rating"]),
+        ("user_id,item_id,rating\nu1,i1,4\nu2,i2\n", ["a.csv, line 3", "expected 3 fields"]),
+        ("user_id,item_id,rating\nu1,i1,4\nu2,i2,high\n", ["a.csv, line 3", "'high'"]),
+        ("user_id,item_id,rating\nu1,i1,inf\n", ["a.csv, line 2", "not a number"]),
+        ("user_id,item_id,timestamp\nu1,i1,yesterday\n", ["line 2", "unix seconds nor ISO"]),
+        ("user_id,item_id\nu1,\n", ["a.csv, line 2", "must not be empty"]),
+    ],
+)
+def test_bad_files_stop_the_run_naming_file_and_line(tmp_path, text, fragments):
+    write(tmp_path / "2026/11/27/a.csv", text)
+    message = error_of(tmp_path)
+    assert f"{tmp_path}/2026/11/27/a.csv" in message
+    for fragment in fragments:
+        assert fragment in message
+
+
+def test_a_bad_line_after_good_files_is_still_found(tmp_path):
+    write(tmp_path / "1.csv", "user_id,item_id\nu1,i1\n")
+    write(tmp_path / "2.csv", 'user_id,item_id\nu1,i1\nu2,i2\n"u3,i3\n')
+    assert "2.csv" in error_of(tmp_path)
+
+
+def test_no_csv_files_is_an_empty_snapshot_error(tmp_path):
+    write(tmp_path / "readme.txt", "nothing")
+    message = error_of(tmp_path)
+    assert "no CSV files under DATA_URI" in message and str(tmp_path) in message
+    assert "no CSV files" in error_of(tmp_path / "does-not-exist")
+
+
+def test_headers_without_rows_is_an_empty_snapshot_error(tmp_path):
+    write(tmp_path / "a.csv", "user_id,item_id\n")
+    assert "holds no interactions" in error_of(tmp_path)
+
+
+def test_everything_below_min_rating_is_an_empty_snapshot_error(tmp_path):
+    write(tmp_path / "a.csv", "user_id,item_id,rating\nu1,i1,2\nu1,i2,3\n")
+    message = error_of(tmp_path, min_rating=4)
+    assert "MIN_RATING=4" in message and "2 rows were below it" in message

@@ -1,0 +1,137 @@
+"""A model store in a local folder (a developer's disk or a volume mounted into a pod).
+
+`write_once` writes a hidden temporary file next to the target and then hard-links it
+into place: `os.link` fails if the target exists, so a racing writer loses, and a reader
+never sees a half-written file under the real name.
+"""
+
+import contextlib
+import errno
+import os
+import secrets
+from pathlib import Path
+
+from mlrelease.store import (
+    AlreadyExistsError,
+    NotFoundError,
+    Store,
+    StoreError,
+    check_key,
+    join_key,
+)
+
+# Temporary files carry this marker so a listing never reports one (a crashed writer
+# may leave one behind; it is not part of any model version).
+_TEMP_MARKER = ".write-once-"
+
+# Filesystems without hard links (some network shares) report one of these; there we
+# fall back to an exclusive create, which still never overwrites.
+_NO_LINK_ERRNOS = {errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EXDEV, errno.EMLINK}
+
+
+class LocalStore(Store):
+    """A store rooted at a local folder; the folder is created on first write."""
+
+    def __init__(self, root: Path, uri: str) -> None:
+        self.root = root
+        self.uri = uri
+
+    def _path(self, key: str) -> Path:
+        return self.root.joinpath(*check_key(key).split("/"))
+
+    def entries(self, prefix: str = "") -> dict[str, int]:
+        # Walk only the folder the prefix names, not the whole store.
+        folder = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
+        start = self.root.joinpath(*folder.split("/")) if folder else self.root
+        found: dict[str, int] = {}
+        try:
+            for dirpath, _dirnames, filenames in os.walk(start, onerror=_raise):
+                for filename in filenames:
+                    if filename.startswith(".") and _TEMP_MARKER in filename:
+                        continue
+                    path = Path(dirpath, filename)
+                    key = path.relative_to(self.root).as_posix()
+                    if key.startswith(prefix):
+                        found[key] = path.stat().st_size
+        except FileNotFoundError:
+            return found
+        except OSError as error:
+            raise StoreError(f"cannot list {self.uri}: {error.strerror or error}") from None
+        return found
+
+    def read_bytes(self, key: str) -> bytes:
+        path = self._path(key)
+        try:
+            return path.read_bytes()
+        except FileNotFoundError:
+            raise NotFoundError(f"{self.key_uri(key)} does not exist") from None
+        except OSError as error:
+            raise StoreError(
+                f"cannot read {self.key_uri(key)}: {error.strerror or error}"
+            ) from None
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    def write_once(self, key: str, data: bytes) -> None:
+        target = self._path(key)
+        temp = target.with_name(f".{target.name}{_TEMP_MARKER}{secrets.token_hex(6)}.tmp")
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if target.exists():
+                raise AlreadyExistsError(f"{self.key_uri(key)} already exists")
+            with open(temp, "xb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            try:
+                os.link(temp, target)
+            except FileExistsError:
+                raise AlreadyExistsError(f"{self.key_uri(key)} already exists") from None
+            except OSError as error:
+                if error.errno not in _NO_LINK_ERRNOS:
+                    raise
+                _exclusive_create(target, data, self.key_uri(key))
+            _fsync_directory(target.parent)
+        except StoreError:
+            raise
+        except OSError as error:
+            raise StoreError(
+                f"cannot write {self.key_uri(key)}: {error.strerror or error}"
+            ) from None
+        finally:
+            # Best effort: the temporary name is never listed, so a leftover is harmless.
+            with contextlib.suppress(OSError):
+                temp.unlink(missing_ok=True)
+
+    def child(self, *parts: str) -> "LocalStore":
+        key = join_key(*parts)
+        return LocalStore(self.root.joinpath(*key.split("/")), f"{self.uri.rstrip('/')}/{key}")
+
+
+def _exclusive_create(target: Path, data: bytes, uri: str) -> None:
+    try:
+        with open(target, "xb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except FileExistsError:
+        raise AlreadyExistsError(f"{uri} already exists") from None
+
+
+def _fsync_directory(folder: Path) -> None:
+    # Makes the new name durable; not every platform lets a directory be opened.
+    try:
+        descriptor = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass
+    finally:
+        os.close(descriptor)
+
+
+def _raise(error: OSError) -> None:
+    raise error

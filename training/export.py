@@ -1,0 +1,122 @@
+"""Turn a trained model into the portable files of a model version, and its manifest.
+
+Only `.npy` arrays and JSON are written, never pickle: the scoring service loads them with
+`np.load(..., allow_pickle=False)`, so a model file can never execute code, and any
+language with an npy reader can serve the model. The file set and dtypes are the contract
+with `scoring` (see mlrelease.artifact).
+"""
+
+import io
+import json
+import platform
+from datetime import UTC, datetime
+from importlib import metadata
+
+import numpy as np
+import scipy.sparse as sp
+
+from mlrelease import __version__ as mlrelease_version
+from mlrelease import artifact
+from training.config import Config
+from training.data import Interactions
+from training.model import Factors, Metrics
+
+FILE_NAMES = (
+    "user_embeddings.npy",
+    "user_biases.npy",
+    "item_embeddings.npy",
+    "item_biases.npy",
+    "seen_indptr.npy",
+    "seen_indices.npy",
+    "item_popularity.npy",
+    "user_ids.json",
+    "item_ids.json",
+)
+
+
+def model_files(factors: Factors, seen: sp.csr_matrix, data: Interactions) -> dict[str, bytes]:
+    """The version's files: factor arrays, the seen-items matrix, popularity and id maps.
+
+    `seen` (users x items) is every interaction the users had in the input, so serving
+    never recommends an item a user already has; popularity counts the same interactions
+    and ranks items for users the model has never seen.
+    """
+    seen = seen.tocsr()
+    seen.sort_indices()
+    return {
+        "user_embeddings.npy": _npy(factors.user_embeddings, np.float32),
+        "user_biases.npy": _npy(factors.user_biases, np.float32),
+        "item_embeddings.npy": _npy(factors.item_embeddings, np.float32),
+        "item_biases.npy": _npy(factors.item_biases, np.float32),
+        "seen_indptr.npy": _npy(seen.indptr, np.int64),
+        "seen_indices.npy": _npy(seen.indices, np.int32),
+        "item_popularity.npy": _npy(np.diff(seen.tocsc().indptr), np.float32),
+        "user_ids.json": _json(data.user_ids),
+        "item_ids.json": _json(data.item_ids),
+    }
+
+
+def manifest(
+    config: Config,
+    data: Interactions,
+    metrics: Metrics,
+    *,
+    train_seconds: float,
+    split: str,
+    created_at: datetime | None = None,
+) -> dict:
+    """The manifest without `files` (artifact.publish adds the digest of every file)."""
+    created = (created_at or datetime.now(UTC)).astimezone(UTC)
+    return {
+        "formatVersion": artifact.FORMAT_VERSION,
+        "modelName": config.model_name,
+        "versionId": config.model_version,
+        "buildNumber": config.build_number,
+        "createdAt": created.isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "provenance": config.provenance.to_dict(),
+        "data": {
+            "uri": config.data_uri,
+            "files": data.snapshot,
+            "rows": data.rows_read,
+            "interactions": len(data.users),
+            "users": data.n_users,
+            "items": data.n_items,
+        },
+        "hyperparameters": {
+            **config.hyperparameters.to_dict(),
+            "minRating": config.min_rating,
+            "testFraction": config.test_fraction,
+            "split": split,
+        },
+        "metrics": {
+            **metrics.to_dict(),
+            "trainSeconds": round(train_seconds, 3),
+            "minPrecisionAtK": config.min_precision_at_k,
+        },
+        "libraries": library_versions(),
+    }
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of everything that shaped the model's numbers."""
+    versions = {"python": platform.python_version(), "mlrelease": mlrelease_version}
+    for name, distribution in (
+        ("lightfm", "lightfm-next"),
+        ("numpy", "numpy"),
+        ("scipy", "scipy"),
+    ):
+        try:
+            versions[name] = metadata.version(distribution)
+        except metadata.PackageNotFoundError:
+            versions[name] = "unknown"
+    return versions
+
+
+def _npy(values: np.ndarray, dtype: type) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, np.ascontiguousarray(values, dtype=dtype), allow_pickle=False)
+    return buffer.getvalue()
+
+
+def _json(ids: list[str]) -> bytes:
+    return json.dumps(ids, ensure_ascii=False).encode("utf-8")
