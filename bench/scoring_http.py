@@ -7,7 +7,7 @@ bounded load with wrk (Debian: `apt-get install wrk`) against `/recommendations/
 (a Lua script rotating through the model's users in random order, k=10) and against the
 trivial `/ping` on the same server, and prints requests/s, p50, p99 and errors for both.
 
-    python bench/scoring_http.py [--duration 20] [--rounds 4] [--connections 8] [--threads 2]
+    python bench/scoring_http.py [--duration 20] [--rounds 10] [--connections 8] [--threads 2]
 """
 
 import argparse
@@ -138,7 +138,7 @@ def describe(name: str, r: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=int, default=20, help="seconds per endpoint")
-    parser.add_argument("--rounds", type=int, default=4, help="alternating rounds")
+    parser.add_argument("--rounds", type=int, default=10, help="alternating rounds")
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")

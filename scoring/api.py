@@ -7,6 +7,7 @@ message says what was wrong and what is accepted; nothing here lets a stack trac
 """
 
 import json
+import os
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -41,14 +42,18 @@ def ping() -> Response:
 
 def healthz(state: ServingState) -> Response:
     """Liveness: the process answers; says nothing about the model."""
-    return {"status": "alive", "version": state.version}, 200
+    return {"status": "alive", "version": state.version, "worker": os.getpid()}, 200
 
 
 def readyz(state: ServingState) -> Response:
-    """Readiness: 200 only once the model is loaded and verified, else 503 with the reason."""
+    """Readiness: 200 only once the model is loaded and verified, else 503 with the reason.
+
+    Each gunicorn worker loads its own copy, so the answer names the worker that gave it.
+    """
+    body = {"status": "ready", "version": state.version, "worker": os.getpid()}
     if state.ready:
-        return {"status": "ready", "version": state.version}, 200
-    return {"status": "not ready", "version": state.version, "reason": state.reason}, 503
+        return body, 200
+    return {**body, "status": "not ready", "reason": state.reason}, 503
 
 
 def _require_model(state: ServingState) -> Any:

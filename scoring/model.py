@@ -17,17 +17,7 @@ import numpy as np
 from mlrelease import artifact
 from mlrelease.artifact import ModelCorruptError
 from scoring.recommender import Recommender
-
-ARRAYS = (
-    "user_embeddings.npy",
-    "user_biases.npy",
-    "item_embeddings.npy",
-    "item_biases.npy",
-    "seen_indptr.npy",
-    "seen_indices.npy",
-    "item_popularity.npy",
-)
-ID_MAPS = ("user_ids.json", "item_ids.json")
+from training.layout import ARRAYS
 
 
 @dataclass(frozen=True)

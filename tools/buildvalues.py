@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from mlrelease import valuesfile
 from mlrelease.errors import InputError
 from mlrelease.provenance import Provenance
 from mlrelease.versions import version_id
@@ -114,19 +115,9 @@ def training_values(
     values = build.common()
     values["data"] = {"uri": data_uri}
     values["provenance"]["facts"] = build.provenance.to_dict()
-    return _deep_merge(values, overrides or {})
+    return valuesfile.merge(values, overrides or {})
 
 
 def scoring_values(build: Build, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The values document for `scoring-<version id>`; `overrides` (from --set) win."""
-    return _deep_merge(build.common(), overrides or {})
-
-
-def _deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
-    result = dict(base)
-    for key, value in override.items():
-        if isinstance(value, Mapping) and isinstance(result.get(key), Mapping):
-            result[key] = _deep_merge(result[key], value)
-        else:
-            result[key] = value
-    return result
+    return valuesfile.merge(build.common(), overrides or {})

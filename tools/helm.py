@@ -14,6 +14,7 @@ import helm_python
 from ruamel.yaml import YAML
 
 from mlrelease.errors import InputError, MlreleaseError
+from mlrelease.valuesfile import merge as merge_values
 
 # Errors caused by the chart or values the user passed, not by this machine.
 _INPUT_ERRORS = (
@@ -58,17 +59,6 @@ def load_values_files(paths: Iterable[str | os.PathLike[str]]) -> dict[str, Any]
             raise _translate(error, f"values file {os.fspath(path)}") from error
         merged = merge_values(merged, values or {})
     return merged
-
-
-def merge_values(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
-    """Helm's `-f a -f b` merge: maps merge key by key, anything else is replaced."""
-    result = dict(base)
-    for key, value in override.items():
-        if isinstance(value, Mapping) and isinstance(result.get(key), Mapping):
-            result[key] = merge_values(result[key], value)
-        else:
-            result[key] = value
-    return result
 
 
 def validate_values(chart: helm_python.Chart, values: Mapping[str, Any]) -> None:

@@ -8,6 +8,7 @@ a dotted number is far more often a version than a quantity.
 """
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
@@ -93,6 +94,17 @@ def set_values(document: Any, assignments: list[tuple[list[str | int], Any]]) ->
     for path, value in assignments:
         document = set_value(document, path, value)
     return document
+
+
+def merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """Helm's `-f a -f b` merge: maps merge key by key, anything else is replaced."""
+    result = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(result.get(key), Mapping):
+            result[key] = merge(result[key], value)
+        else:
+            result[key] = value
+    return result
 
 
 def _container_for(part: str | int) -> CommentedMap | CommentedSeq:

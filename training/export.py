@@ -3,7 +3,7 @@
 Only `.npy` arrays and JSON are written, never pickle: the scoring service loads them with
 `np.load(..., allow_pickle=False)`, so a model file can never execute code, and any
 language with an npy reader can serve the model. The file set and dtypes are the contract
-with `scoring` (see mlrelease.artifact).
+with `scoring` (see training.layout and mlrelease.artifact).
 """
 
 import io
@@ -20,18 +20,6 @@ from mlrelease import artifact
 from training.config import Config
 from training.data import Interactions
 from training.model import Factors, Metrics
-
-FILE_NAMES = (
-    "user_embeddings.npy",
-    "user_biases.npy",
-    "item_embeddings.npy",
-    "item_biases.npy",
-    "seen_indptr.npy",
-    "seen_indices.npy",
-    "item_popularity.npy",
-    "user_ids.json",
-    "item_ids.json",
-)
 
 
 def model_files(factors: Factors, seen: sp.csr_matrix, data: Interactions) -> dict[str, bytes]:

@@ -14,6 +14,8 @@ from typing import Any
 import helm_python
 import yaml
 
+from mlrelease.valuesfile import merge
+
 DEFAULT_RELEASE = {"name": "RELEASE-NAME", "namespace": "NAMESPACE"}
 _PATH_TOKEN = re.compile(r"""\.?([^.\[\]]+)|\[(\d+)\]|\[["']([^"']+)["']\]""")
 
@@ -36,27 +38,17 @@ def _set_path(values: dict[str, Any], dotted: str, value: Any) -> None:
     node[parts[-1]] = value
 
 
-def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    result = dict(base)
-    for key, value in override.items():
-        if isinstance(value, dict) and isinstance(result.get(key), dict):
-            result[key] = _merge(result[key], value)
-        else:
-            result[key] = value
-    return result
-
-
 def _values(suite_path: Path, suite: dict[str, Any], test: dict[str, Any]) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for source in (suite, test):
         for name in source.get("values", []):
             with (suite_path.parent / name).open(encoding="utf-8") as stream:
-                values = _merge(values, yaml.safe_load(stream) or {})
+                values = merge(values, yaml.safe_load(stream) or {})
     for source in (suite, test):
         overrides: dict[str, Any] = {}
         for key, value in (source.get("set") or {}).items():
             _set_path(overrides, key, value)
-        values = _merge(values, overrides)
+        values = merge(values, overrides)
     return values
 
 

@@ -36,6 +36,7 @@ readonly LOCAL_BASE="mlrelease-base:bookworm"
 # CA certificates for Azure Blob Storage over HTTPS, and netbase (/etc/services, /etc/protocols).
 readonly BASE_PACKAGES="python3,python3-venv,ca-certificates,netbase"
 readonly DIGEST_LABEL="io.mlrelease.source-digest"
+readonly BASE_LABEL="io.mlrelease.base-digest"
 readonly DAEMON_PIDFILE="${CACHE}/dockerd.pid"
 readonly DAEMON_RUNFILE="${CACHE}/dockerd.run"
 
@@ -166,7 +167,7 @@ ensure_local_base() {
     mkdir -p "${CACHE}/base"
     [[ -f ${tarball} ]] || make_base_tarball "${tarball}"
     want="$(sha256sum "${tarball}" | cut -c1-64)"
-    if [[ "$(docker image inspect -f "{{ index .Config.Labels \"${DIGEST_LABEL}\" }}" \
+    if [[ "$(docker image inspect -f "{{ index .Config.Labels \"${BASE_LABEL}\" }}" \
         "${LOCAL_BASE}" 2>/dev/null || true)" == "${want}" ]]; then
         return 0
     fi
@@ -175,13 +176,16 @@ ensure_local_base() {
     docker import \
         --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
         --change 'ENV LANG=C.UTF-8' \
-        --change "LABEL ${DIGEST_LABEL}=${want}" \
+        --change "LABEL ${BASE_LABEL}=${want}" \
         --change 'CMD ["python3"]' \
         "${tarball}" "${LOCAL_BASE}" >/dev/null
 }
 
 # --- wheelhouse ---------------------------------------------------------------------------------
 
+# build/wheelhouse/mlrelease-*.whl is the project; build/wheelhouse/<extra>/ holds the third-party
+# wheels that extra needs. The Dockerfiles install the two in separate layers, so a change to the
+# project's code reuses the slow third-party layer.
 build_wheelhouse() {
     local python="${PYTHON:-${REPO}/.venv/bin/python}"
     [[ -x ${python} ]] || python="python3"
@@ -189,20 +193,22 @@ build_wheelhouse() {
     version="$("${python}" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
     # Compiled wheels (lightfm, numpy) must match the images' Python.
     [[ ${version} == 3.11 ]] || die "${python} is Python ${version}; set PYTHON to a Python 3.11"
-    local wheelhouse="${REPO}/build/wheelhouse" wheels="${CACHE}/wheels"
+    local wheelhouse="${REPO}/build/wheelhouse" wheels="${CACHE}/wheels" project extra
     rm -rf "${wheelhouse}"
     mkdir -p "${wheelhouse}" "${wheels}"
     log "building the wheelhouse with ${python}"
     "${python}" -m pip wheel --quiet --no-deps --wheel-dir "${wheelhouse}" "${REPO}" >&2
-    local project
     project="$(ls "${wheelhouse}"/mlrelease-*.whl)"
-    # Dependencies from the wheel cache first (offline, and lightfm compiles slowly), the index after.
-    if ! "${python}" -m pip wheel --quiet --no-index --find-links "${wheels}" \
-        --wheel-dir "${wheelhouse}" "${project}[training,scoring]" >/dev/null 2>&1; then
-        "${python}" -m pip wheel --quiet --prefer-binary --find-links "${wheels}" \
-            --wheel-dir "${wheelhouse}" "${project}[training,scoring]" >&2
-    fi
-    find "${wheelhouse}" -name '*.whl' ! -name 'mlrelease-*' -exec cp -n {} "${wheels}/" \;
+    for extra in training scoring; do
+        # The wheel cache first (offline, and lightfm compiles slowly), the package index after.
+        if ! "${python}" -m pip wheel --quiet --no-index --find-links "${wheels}" \
+            --wheel-dir "${wheelhouse}/${extra}" "${project}[${extra}]" >/dev/null 2>&1; then
+            "${python}" -m pip wheel --quiet --prefer-binary --find-links "${wheels}" \
+                --wheel-dir "${wheelhouse}/${extra}" "${project}[${extra}]" >&2
+        fi
+        rm -f "${wheelhouse}/${extra}"/mlrelease-*.whl
+        cp -n "${wheelhouse}/${extra}"/*.whl "${wheels}/"
+    done
 }
 
 # --- images -------------------------------------------------------------------------------------
@@ -230,11 +236,22 @@ build_image() {
         log "${tag} is up to date (source digest ${digest:0:12})"
         return 0
     fi
+    local previous
+    previous="$(docker image inspect -f '{{.Id}}' "${tag}" 2>/dev/null || true)"
     log "building ${tag} from ${dockerfile} on ${base}"
     # The legacy builder: the Debian daemon has no buildx, and it honours --network none.
-    DOCKER_BUILDKIT=0 docker build --quiet --network none --pull=false \
+    local output
+    if ! output="$(DOCKER_BUILDKIT=0 docker build --network none --pull=false \
         --build-arg "BASE_IMAGE=${base}" --label "${DIGEST_LABEL}=${digest}" \
-        --file "${REPO}/${dockerfile}" --tag "${tag}" "${REPO}" >/dev/null
+        --file "${REPO}/${dockerfile}" --tag "${tag}" "${REPO}" 2>&1)"; then
+        tail -n 40 <<<"${output}" >&2
+        die "docker build of ${dockerfile} failed (output above)"
+    fi
+    # The image this one replaced would otherwise pile up in the data root, build after build.
+    # Not a prune: that would also drop the cached dependency stages that make rebuilds fast.
+    if [[ -n ${previous} && ${previous} != "$(docker image inspect -f '{{.Id}}' "${tag}")" ]]; then
+        docker image rm "${previous}" >/dev/null 2>&1 || true
+    fi
 }
 
 build() {

@@ -9,6 +9,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from azurite_support import require_azurite
+
+from mlrelease.rehearsal.azurite import DEV_KEY
 
 REPO = Path(__file__).resolve().parents[2]
 TOLERANCE_PERCENT = 4  # 1000 requests at 10%: one standard deviation is about 1 point
@@ -97,3 +100,27 @@ def test_demo_refuses_a_workdir_that_holds_anything(tmp_path):
     )
     assert result.returncode == 2
     assert "is not empty" in result.stderr
+
+
+def test_demo_on_azurite_passes_the_connection_string_only_as_a_secret(tmp_path):
+    require_azurite()
+    workdir = tmp_path / "run"
+    result = subprocess.run(
+        [
+            *(sys.executable, "-m", "mlrelease", "demo", "--workdir", str(workdir)),
+            *("--store", "azurite", "--requests", "200"),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env={k: v for k, v in os.environ.items() if not k.startswith(("BUILD_", "SYSTEM_"))},
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert result.stdout.count("published and verified at az://models/recommender/") == 2
+    for values in workdir.glob("v*/*-values.yaml"):
+        text = values.read_text()
+        assert "model-store" in text  # the Secret is named ...
+        assert DEV_KEY not in text  # ... its value never written
+    assert DEV_KEY not in result.stdout + result.stderr
+    assert DEV_KEY not in (workdir / "release-summary.md").read_text()

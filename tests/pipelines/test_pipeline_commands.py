@@ -136,7 +136,7 @@ def test_the_package_job_writes_values_and_charts_with_the_real_charts(tmp_path,
     training = yamlio.load_path(tmp_path / "training-values.yaml")
     assert training["hyperparameters"]["learningRate"] == pytest.approx(0.05)
     assert isinstance(training["evaluation"]["minPrecisionAtK"], float)
-    assert training["hyperparameters"]["epochs"] == 20
+    assert training["hyperparameters"]["epochs"] == int(entry["epochs"]["default"])
     assert training["data"]["uri"] == "az://etl/interactions/2026/11/27"
     assert training["image"] == {
         "repository": "mlrelease.azurecr.io/mlrelease/training",

@@ -164,16 +164,17 @@ class Server:
         body = last.text if last is not None else "no answer"
         pytest.fail(f"{path} did not answer {status} in {timeout}s ({body}):\n{self.log()}")
 
-    def wait_for_every_worker(self, path: str, status: int, answers: int = 6) -> None:
-        """Workers load on their own; require several answers in a row from any of them."""
+    def wait_for_every_worker(self, path: str, status: int, workers: int = 2) -> None:
+        """Workers load on their own: wait until each has answered `status` (bodies name
+        the worker), so no later request can reach one that is still loading."""
         deadline = time.monotonic() + START_TIMEOUT
-        streak = 0
-        while streak < answers:
+        latest: dict[int, int] = {}
+        while len(latest) < workers or set(latest.values()) != {status}:
             if time.monotonic() > deadline:
-                pytest.fail(f"{path} did not settle on {status}:\n{self.log()}")
-            streak = streak + 1 if self.get(path).status_code == status else 0
-            if streak == 0:
-                time.sleep(0.1)
+                pytest.fail(f"{path}: workers answered {latest}, not {status}:\n{self.log()}")
+            response = self.get(path)
+            latest[response.json()["worker"]] = response.status_code
+            time.sleep(0.02)
 
     def stop(self) -> None:
         if self.process.poll() is None:

@@ -41,7 +41,9 @@ def test_ping_healthz_and_readyz_answer_with_the_version(server, version):
         ("/readyz", {"status": "ready", "version": version}),
     ]:
         response = server.get(path)
-        assert (response.status_code, response.json()) == (200, body)
+        answer = response.json()
+        answer.pop("worker", None)
+        assert (response.status_code, answer) == (200, body)
         assert response.headers[VERSION_HEADER] == version
 
 
