@@ -28,6 +28,10 @@ lint: setup
 test: lint
 	PATH="$(CURDIR)/$(BIN):$(CURDIR)/$(VENV)/node/node_modules/.bin:$$PATH" $(BIN)/python -m pytest
 
+# Builds the training and scoring images with a private Docker daemon (see the script's header).
+images: setup
+	bash tests/containers/build_images.sh
+
 bench: setup
 	$(BIN)/python bench/movielens_quality.py
 	$(BIN)/python bench/scoring_inprocess.py

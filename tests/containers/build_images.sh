@@ -27,7 +27,8 @@
 set -Eeuo pipefail
 trap 'log "error: line ${LINENO}: ${BASH_COMMAND} failed"' ERR
 
-readonly REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+readonly REPO
 readonly CACHE="${MLRELEASE_IMAGE_CACHE:-${HOME}/.cache/mlrelease-images}"
 readonly TRAINING_IMAGE="${TRAINING_IMAGE:-mlrelease-training:dev}"
 readonly SCORING_IMAGE="${SCORING_IMAGE:-mlrelease-scoring:dev}"
@@ -82,12 +83,12 @@ start_daemon() {
         --exec-root "${run}/exec" --pidfile "${DAEMON_PIDFILE}" \
         </dev/null >"${run}/dockerd.log" 2>&1 &
     export DOCKER_HOST="unix://${run}/docker.sock"
-    local i
-    for i in $(seq 1 60); do
+    local _
+    for _ in $(seq 1 60); do
         daemon_answers && return 0
         if ! kill -0 $! 2>/dev/null; then
             tail -n 5 "${run}/dockerd.log" >&2
-            rm -rf "${run}"
+            remove_tree "${run}"
             cannot_run "dockerd exited at start (log above)"
         fi
         sleep 0.5
@@ -97,21 +98,22 @@ start_daemon() {
 }
 
 stop_daemon() {
-    local pid run i
+    local pid run _
     [[ -f ${DAEMON_PIDFILE} ]] || return 0
     pid="$(cat "${DAEMON_PIDFILE}")"
     run="$(cat "${DAEMON_RUNFILE}" 2>/dev/null || true)"
-    if kill -0 "${pid}" 2>/dev/null; then
+    # A pidfile left by a daemon that died may name a process that is not ours by now.
+    if [[ "$(cat "/proc/${pid}/comm" 2>/dev/null || true)" == dockerd ]]; then
         kill -TERM "${pid}"
-        for i in $(seq 1 60); do
+        for _ in $(seq 1 60); do
             kill -0 "${pid}" 2>/dev/null || break
             sleep 0.5
         done
         kill -0 "${pid}" 2>/dev/null && kill -KILL "${pid}"
     fi
     rm -f "${DAEMON_PIDFILE}" "${DAEMON_RUNFILE}"
-    # Only the folder start_daemon made for this daemon.
-    [[ ${run} == /tmp/mlrelease-dockerd.* ]] && rm -rf "${run}"
+    # Only the folder start_daemon made; dockerd leaves its netns bind mount in there.
+    [[ ${run} == /tmp/mlrelease-dockerd.* ]] && remove_tree "${run}"
     return 0
 }
 
@@ -124,10 +126,12 @@ debian_mirror() {
         return
     fi
     local uri
-    uri="$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null \
-        | sed -nE 's/^deb[[:space:]]+(\[[^]]*\][[:space:]]+)?([^[:space:]]+)[[:space:]].*/\2/p')
-$(sed -nE 's/^URIs:[[:space:]]*//p' /etc/apt/sources.list.d/*.sources 2>/dev/null | tr ' ' '\n')"
-    uri="$(grep -E '^https?://.*/debian/?$' <<<"${uri}" | head -n 1 || true)"
+    uri="$({
+        sed -nE 's/^deb[[:space:]]+(\[[^]]*\][[:space:]]+)?([^[:space:]]+)[[:space:]].*/\2/p' \
+            /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null || true
+        sed -nE 's/^URIs:[[:space:]]*//p' /etc/apt/sources.list.d/*.sources 2>/dev/null \
+            | tr ' ' '\n' || true
+    } | grep -E '^https?://.*/debian/?$' | head -n 1 || true)"
     [[ -n ${uri} ]] || die "no Debian mirror in /etc/apt/sources.list*; set DEBIAN_MIRROR"
     echo "${uri}"
 }
@@ -171,6 +175,8 @@ ensure_local_base() {
         "${LOCAL_BASE}" 2>/dev/null || true)" == "${want}" ]]; then
         return 0
     fi
+    local previous
+    previous="$(docker image inspect -f '{{.Id}}' "${LOCAL_BASE}" 2>/dev/null || true)"
     log "importing ${tarball} as ${LOCAL_BASE}"
     # An imported image has no config: give it the PATH and locale python:3.11-slim has.
     docker import \
@@ -179,6 +185,7 @@ ensure_local_base() {
         --change "LABEL ${BASE_LABEL}=${want}" \
         --change 'CMD ["python3"]' \
         "${tarball}" "${LOCAL_BASE}" >/dev/null
+    [[ -z ${previous} ]] || docker image rm "${previous}" >/dev/null 2>&1 || true
 }
 
 # --- wheelhouse ---------------------------------------------------------------------------------
@@ -203,7 +210,7 @@ build_wheelhouse() {
         # The wheel cache first (offline, and lightfm compiles slowly), the package index after.
         if ! "${python}" -m pip wheel --quiet --no-index --find-links "${wheels}" \
             --wheel-dir "${wheelhouse}/${extra}" "${project}[${extra}]" >/dev/null 2>&1; then
-            "${python}" -m pip wheel --quiet --prefer-binary --find-links "${wheels}" \
+            "${python}" -m pip wheel -qq --prefer-binary --find-links "${wheels}" \
                 --wheel-dir "${wheelhouse}/${extra}" "${project}[${extra}]" >&2
         fi
         rm -f "${wheelhouse}/${extra}"/mlrelease-*.whl
@@ -300,6 +307,6 @@ case "${1:-build}" in
         echo "${DOCKER_HOST}"
         ;;
     stop-daemon) stop_daemon ;;
-    -h | --help) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//' ;;
+    -h | --help) sed -n '2,/^# Exit codes/p' "$0" | sed 's/^# \{0,1\}//' ;;
     *) die "unknown command '$1'; use build, start-daemon or stop-daemon" ;;
 esac

