@@ -33,6 +33,7 @@ images: setup
 	bash tests/containers/build_images.sh
 
 bench: setup
+	command -v wrk >/dev/null || (apt-get update -q && apt-get install -y -q wrk)
 	$(BIN)/python bench/movielens_quality.py
 	$(BIN)/python bench/scoring_inprocess.py
 	$(BIN)/python bench/scoring_http.py

@@ -109,7 +109,7 @@ class Build:
 def training_values(
     build: Build, data_uri: str, overrides: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
-    """The values document for `training-<version id>`; `overrides` (from --set) win."""
+    """The values document for `training-<version id>`; `overrides` (from --value) win."""
     if not data_uri:
         raise InputError("the training data location is empty; pass --data-uri")
     values = build.common()
@@ -119,5 +119,5 @@ def training_values(
 
 
 def scoring_values(build: Build, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The values document for `scoring-<version id>`; `overrides` (from --set) win."""
+    """The values document for `scoring-<version id>`; `overrides` (from --value) win."""
     return valuesfile.merge(build.common(), overrides or {})

@@ -41,7 +41,7 @@ def normalise(weights: Sequence[tuple[str, float]]) -> list[tuple[str, int]]:
     """
     for name, weight in weights:
         if not isinstance(weight, int | float) or math.isnan(weight) or weight < 0:
-            raise InputError(f"weight {weight!s} for {name} is not a non-negative number")
+            raise InputError(f"weight {_number(weight)} for {name} is not a non-negative number")
     if sum(weight for _, weight in weights) <= 0:
         raise InputError(
             "all weights are zero; give at least one version a weight above 0 "
@@ -222,7 +222,12 @@ def _names(document: Document) -> list[str]:
 
 def _check_percent(percent: float, flag: str) -> None:
     if not isinstance(percent, int | float) or math.isnan(percent) or not 0 <= percent <= 100:
-        raise InputError(f"{flag} {percent!r} is outside 0-100")
+        raise InputError(f"{flag} {_number(percent)} is outside 0-100")
+
+
+def _number(value: object) -> str:
+    """A number as a person writes it (120, not 120.0); anything else as it came."""
+    return f"{value:g}" if isinstance(value, int | float) else repr(value)
 
 
 def check_references(document: Document, dropped: Sequence[str] = ()) -> None:

@@ -12,7 +12,7 @@ from mlrelease import artifact
 from mlrelease.rehearsal.azurite import DEV_ACCOUNT, DEV_KEY, free_port
 from mlrelease.sampledata import write_synthetic_export
 from mlrelease.versions import version_id
-from training.export import FILE_NAMES
+from training.layout import FILE_NAMES
 
 VERSION = version_id(BUILD_NUMBER)
 

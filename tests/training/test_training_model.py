@@ -12,6 +12,7 @@ from lightfm.evaluation import auc_score, precision_at_k, recall_at_k
 from training import export, model
 from training.config import default_hyperparameters
 from training.data import read_interactions
+from training.layout import FILE_NAMES
 from training.run import interaction_matrix
 from training.split import split_mask
 
@@ -87,7 +88,7 @@ def test_exported_arrays_reproduce_lightfm_predict_ranking(dataset):
     fitted = model.fit(train, default_hyperparameters(**FAST))
     seen = interaction_matrix(data.users, data.items, (data.n_users, data.n_items))
     files = export.model_files(model.Factors.from_lightfm(fitted), seen, data)
-    assert set(files) == set(export.FILE_NAMES)
+    assert set(files) == set(FILE_NAMES)
     arrays = {
         name: np.load(io.BytesIO(blob), allow_pickle=False)
         for name, blob in files.items()
