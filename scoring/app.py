@@ -9,7 +9,8 @@ over MAX_BODY_BYTES) and anything unexpected (logged here, answered without a tr
 import logging
 import time
 
-from flask import Flask, Response, g, jsonify, request
+import orjson
+from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from scoring import api, metrics
@@ -21,15 +22,17 @@ VERSION_HEADER = "X-Model-Version"
 
 
 def _json(body: dict, status: int) -> Response:
-    response = jsonify(body)
-    response.status_code = status
-    return response
+    # orjson encodes a response several times faster than the standard library, which
+    # shows in throughput: serialising is a large share of a recommendation's cost.
+    return Response(orjson.dumps(body), status=status, mimetype="application/json")
 
 
 def _strict_path() -> None:
     # Werkzeug replaces undecodable path bytes with U+FFFD; reject them instead of
     # looking up a user id that was never sent.
     raw = request.environ.get("PATH_INFO", "")
+    if raw.isascii():
+        return
     try:
         raw.encode("latin-1").decode("utf-8")
     except UnicodeError as error:
@@ -54,8 +57,6 @@ def create_app(state: ServingState) -> Flask:
     """A Flask app serving `state`'s model version."""
     app = Flask("scoring")
     app.config["MAX_CONTENT_LENGTH"] = state.settings.max_body_bytes
-    app.json.sort_keys = False  # type: ignore[attr-defined]
-    app.json.compact = True  # type: ignore[attr-defined]
 
     @app.before_request
     def _start_timer() -> None:
