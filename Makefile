@@ -34,6 +34,7 @@ images: setup
 
 bench: setup
 	command -v wrk >/dev/null || (apt-get update -q && apt-get install -y -q wrk)
+	$(BIN)/python bench/chart_render.py
 	$(BIN)/python bench/movielens_quality.py
 	$(BIN)/python bench/scoring_inprocess.py
 	$(BIN)/python bench/scoring_http.py

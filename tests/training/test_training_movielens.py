@@ -31,4 +31,3 @@ def test_default_hyperparameters_reach_precision_at_10_of_0_20(tmp_path):
     print(f"MovieLens 100k: {metrics}, {time.monotonic() - started:.1f}s")
     assert metrics.precision_at_k >= 0.20
     assert metrics.auc > 0.85
-    assert time.monotonic() - started < 60
