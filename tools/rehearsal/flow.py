@@ -7,6 +7,7 @@ describe then run on this machine against a local model store.
 
 import contextlib
 import dataclasses
+import io
 import json
 import os
 import random
@@ -292,9 +293,15 @@ class Rehearsal:
     # -- helpers ---------------------------------------------------------------------------
 
     def _cli(self, *argv: str) -> None:
-        code = mlrelease(list(argv))
+        """Run one `mlrelease` command in-process, as the pipeline step would; its own
+        output is kept out of the report unless it fails."""
+        output = io.StringIO()
+        with contextlib.redirect_stdout(output), contextlib.redirect_stderr(output):
+            code = mlrelease(list(argv))
         if code != 0:
-            raise MlreleaseError(f"`mlrelease {' '.join(argv)}` exited with {code}")
+            raise MlreleaseError(
+                f"`mlrelease {' '.join(argv)}` exited with {code}:\n{output.getvalue()}"
+            )
 
     def _render(self, chart: str, release: str, values: Path) -> list[dict[str, Any]]:
         loaded = helm.load_chart(self.repo / "charts" / chart)
