@@ -5,7 +5,7 @@ import json
 import os
 
 from mlrelease import yamlio
-from mlrelease.provenance import AZURE_PIPELINES_ENV, from_environment
+from mlrelease.provenance import AZURE_PIPELINES_ENV, Provenance, from_environment
 
 
 def add_provenance_flags(parser: argparse.ArgumentParser) -> None:
@@ -22,7 +22,7 @@ def add_provenance_flags(parser: argparse.ArgumentParser) -> None:
         )
 
 
-def provenance_from_args(args: argparse.Namespace):  # noqa: ANN201
+def provenance_from_args(args: argparse.Namespace) -> Provenance:
     """The Provenance for these parsed flags over the process environment."""
     overrides = {field: getattr(args, f"provenance_{field}") for field in AZURE_PIPELINES_ENV}
     return from_environment(os.environ, overrides)

@@ -9,7 +9,9 @@ A/B rule or the mirror) once its model is complete and verified in the store.
 import argparse
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from mlrelease import traffic, trafficdoc, yamlio
 from mlrelease.errors import InputError
@@ -126,7 +128,7 @@ def _steps(text: str) -> list[float]:
     return [_number(part) for part in text.split(",") if part.strip()]
 
 
-def _pairs(items: list[str], flag: str, convert=str) -> dict:  # noqa: ANN001
+def _pairs(items: list[str], flag: str, convert: Callable[[str], Any] = str) -> dict[str, Any]:
     pairs = {}
     for item in items:
         key, separator, value = item.partition("=")
@@ -145,7 +147,9 @@ def _prepare(args: argparse.Namespace) -> None:
     args.original, args.doc = trafficdoc.load(args.current, args.host)
 
 
-def _edit(change):  # noqa: ANN001
+def _edit(
+    change: Callable[[argparse.Namespace], traffic.Document],
+) -> Callable[[argparse.Namespace], int]:
     """A command that reads --current, applies `change(args) -> document` and writes --out."""
 
     def run(args: argparse.Namespace) -> int:

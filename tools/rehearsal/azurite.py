@@ -12,6 +12,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from azure.storage.blob import BlobServiceClient
+
 from mlrelease.errors import MlreleaseError
 
 # Azurite's documented, public development account: not a secret.
@@ -87,10 +89,8 @@ class Azurite:
         self.stop()
         raise MlreleaseError(f"azurite-blob did not listen on port {self.port} in {timeout:g} s")
 
-    def service(self) -> "BlobServiceClient":  # noqa: F821 - imported where used
+    def service(self) -> BlobServiceClient:
         """A client for the whole development account."""
-        from azure.storage.blob import BlobServiceClient
-
         return BlobServiceClient.from_connection_string(self.connection_string)
 
     def create_container(self, name: str) -> None:
