@@ -9,8 +9,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from mlrelease.errors import InputError
-
 
 def add_values_flags(parser: argparse.ArgumentParser) -> None:
     """`-f/--values` and `--set`, as helm takes them (shared with `package`)."""
@@ -75,8 +73,6 @@ def _run(args: argparse.Namespace) -> int:
     chart = helm.load_chart(args.chart)
     values = collect_values(args)
     release = args.release or default_release(chart.name, chart.merge_values(values))
-    if len(release) > 53:
-        raise InputError(f"release name {release!r} is longer than 53 characters; pass --release")
     rendered = helm.render(chart, values, release=release, namespace=args.namespace)
     sys.stdout.write(helm.manifest_text(rendered))
     if args.notes:

@@ -7,6 +7,7 @@ A/B rule or the mirror) once its model is complete and verified in the store.
 """
 
 import argparse
+import copy
 import os
 import sys
 from collections.abc import Callable
@@ -225,8 +226,7 @@ def _run_plan(args: argparse.Namespace) -> int:
         for doc in documents:
             check_ready(doc, args.models_uri, args.model_name)
     rendered = [
-        trafficdoc.render(yamlio.loads(yamlio.dumps(args.original)), doc, _provenance())
-        for doc in documents
+        trafficdoc.render(copy.deepcopy(args.original), doc, _provenance()) for doc in documents
     ]
     for number, (step, text) in enumerate(zip(args.steps, rendered, strict=True), start=1):
         path = args.out_dir / f"step-{number:02d}-{step:g}.yaml"

@@ -32,7 +32,7 @@ class ProcessGroup(contextlib.AbstractContextManager):
         self.running: list[subprocess.Popen] = []
         log_dir.mkdir(parents=True, exist_ok=True)
 
-    def _environment(self, spec: ProcessSpec, extra: dict[str, str]) -> dict[str, str]:
+    def _environment(self, spec: ProcessSpec, extra: dict[str, str] | None) -> dict[str, str]:
         # The container would see only its own env; keep PATH and the like so the
         # interpreter runs, but drop anything that could leak in from this shell's
         # pipeline variables.
@@ -41,7 +41,7 @@ class ProcessGroup(contextlib.AbstractContextManager):
             for key, value in os.environ.items()
             if key in ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT", "VIRTUAL_ENV")
         }
-        return {**inherited, **spec.env, **extra}
+        return {**inherited, **spec.env, **(extra or {})}
 
     def run(
         self, spec: ProcessSpec, extra: dict[str, str] | None = None, timeout: float = 900
@@ -51,7 +51,7 @@ class ProcessGroup(contextlib.AbstractContextManager):
         with log_path.open("w") as log:
             completed = subprocess.run(
                 local_argv(spec.argv),
-                env=self._environment(spec, extra or {}),
+                env=self._environment(spec, extra),
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 timeout=timeout,
@@ -70,7 +70,7 @@ class ProcessGroup(contextlib.AbstractContextManager):
         log = (self.log_dir / f"{spec.name}.log").open("w")
         process = subprocess.Popen(
             local_argv(spec.argv),
-            env=self._environment(spec, extra or {}),
+            env=self._environment(spec, extra),
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
