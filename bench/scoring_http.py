@@ -171,6 +171,10 @@ def main() -> None:
             ping_rounds.append(run_wrk(url, ["/ping"], per_round, workdir))
             recs_rounds.append(run_wrk(url, paths, per_round, workdir))
         ping, recs = combine(ping_rounds), combine(recs_rounds)
+        # Each recommendations round is compared with the ping round just before it: the
+        # machine's speed drifts between rounds, so the median of these paired ratios is the
+        # steadiest figure; the pooled ratio is printed beside it.
+        paired = [r["rps"] / p["rps"] for p, r in zip(ping_rounds, recs_rounds, strict=True)]
         print(
             f"server: gunicorn {args.workers} workers (gthread, 1 thread), 127.0.0.1; load: wrk "
             f"-t{args.threads} -c{args.connections}, {args.rounds} alternating rounds of "
@@ -179,7 +183,12 @@ def main() -> None:
         )
         print(describe("/ping", ping))
         print(describe("/recommendations", recs))
-        print(f"throughput ratio recommendations / ping: {recs['rps'] / ping['rps']:.0%}")
+        print(
+            f"throughput ratio recommendations / ping: {statistics.median(paired):.0%} median "
+            f"of {len(paired)} paired rounds (range {min(paired):.0%}-{max(paired):.0%}); "
+            f"{recs['rps'] / ping['rps']:.0%} pooled"
+        )
+        print("paired rounds: " + " ".join(f"{ratio:.0%}" for ratio in paired))
     finally:
         if process is not None and process.poll() is None:
             process.send_signal(signal.SIGTERM)

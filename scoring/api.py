@@ -97,8 +97,7 @@ def recommendations(state: ServingState, user_id: str, query: Mapping[str, str])
         top, fallback = rec.recommend(index, k), None
     item_ids = loaded.item_ids
     items = [
-        {"item_id": item_ids[i], "score": float(s)}
-        for i, s in zip(top.items.tolist(), top.scores.tolist(), strict=True)
+        {"item_id": item_ids[i], "score": s} for i, s in zip(top.items, top.scores, strict=True)
     ]
     body = {
         "user_id": user_id,

@@ -7,7 +7,9 @@ over MAX_BODY_BYTES) and anything unexpected (logged here, answered without a tr
 """
 
 import logging
+import re
 import time
+from collections.abc import Mapping
 
 import orjson
 from flask import Flask, Response, g, request
@@ -19,6 +21,8 @@ from scoring.state import ServingState
 log = logging.getLogger("scoring")
 
 VERSION_HEADER = "X-Model-Version"
+
+_K_ONLY = re.compile(r"k=([0-9]{1,9})")
 
 
 def _json(body: dict, status: int) -> Response:
@@ -39,6 +43,21 @@ def _strict_path() -> None:
         raise api.ApiError(
             400, "the request path is not valid UTF-8; percent-encode ids"
         ) from error
+
+
+def _query() -> Mapping[str, str]:
+    """The query parameters; the usual `k=<digits>` (or none) without building a MultiDict.
+
+    Anything else goes through Werkzeug's parser, so odd queries are judged exactly as
+    before; the shortcut only saves the common request several microseconds.
+    """
+    raw = request.environ.get("QUERY_STRING", "")
+    if not raw:
+        return {}
+    simple = _K_ONLY.fullmatch(raw)
+    if simple is not None:
+        return {"k": simple[1]}
+    return request.args
 
 
 def _body(limit: int) -> bytes:
@@ -122,7 +141,7 @@ def create_app(state: ServingState) -> Flask:
     @app.get("/recommendations/<user_id>")
     def recommendations(user_id: str) -> Response:
         _strict_path()
-        return _json(*api.recommendations(state, user_id, request.args))
+        return _json(*api.recommendations(state, user_id, _query()))
 
     @app.post("/scores")
     def scores() -> Response:

@@ -13,7 +13,7 @@ it with `u @ items` (gemv on long contiguous rows), measured about twice as fast
 item-major layout, whose 65-float rows suit the kernel badly.
 """
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -21,14 +21,20 @@ import numpy as np
 SAMPLE_STRIDE = 16
 # Below this many items one partition of all scores is cheaper than the extra numpy calls.
 SAMPLE_MIN_ITEMS = 32768
+# Above this many candidates (a large k, or many scores tied with the k-th best) numpy
+# orders them; below it a Python sort of a few (score, index) pairs is cheaper.
+PYTHON_SORT_MAX = 256
 
 
-@dataclass(frozen=True)
-class TopK:
-    """Internal item indices, best first, and their scores."""
+class TopK(NamedTuple):
+    """Internal item indices, best first, and their scores.
 
-    items: np.ndarray
-    scores: np.ndarray
+    Plain lists: k is small, and a list is what the caller serialises, so converting here
+    once saves a request several numpy calls.
+    """
+
+    items: list[int]
+    scores: list[float]
 
 
 class Recommender:
@@ -79,15 +85,18 @@ class Recommender:
     def recommend(self, user: int, k: int) -> TopK:
         """The user's k best unseen items (fewer if fewer are unseen), best first."""
         scores = self._users[user] @ self._items_t
-        seen = self.seen(user)
-        scores[seen] = -np.inf
+        scores[self.seen(user)] = -np.inf
         k = min(k, int(self._unseen[user]))
         if k <= 0:
-            return TopK(np.empty(0, dtype=np.intp), np.empty(0, dtype=np.float32))
+            return TopK([], [])
         top = self._candidates(scores, k)
-        # Best score first; equal scores in index order so the answer is deterministic.
-        top = top[np.lexsort((top, -scores[top]))][:k]
-        return TopK(top, scores[top] + self._user_biases[user])
+        bias = float(self._user_biases[user])
+        # Best score first; equal scores in index order, as a stable full sort would give.
+        if top.size > PYTHON_SORT_MAX:
+            top = top[np.lexsort((top, -scores[top]))][:k]
+            return TopK(top.tolist(), [bias + score for score in scores[top].tolist()])
+        ranked = sorted(zip((-scores[top]).tolist(), top.tolist(), strict=True))[:k]
+        return TopK([item for _, item in ranked], [bias - negated for negated, _ in ranked])
 
     @staticmethod
     def _candidates(scores: np.ndarray, k: int) -> np.ndarray:
@@ -115,8 +124,8 @@ class Recommender:
 
     def popular(self, k: int) -> TopK:
         """The k most popular items in the training data, for users the model never saw."""
-        top = self._popular[: min(k, self.n_items)]
-        return TopK(top, self._popularity[top])
+        top = self._popular[:k]
+        return TopK(top.tolist(), self._popularity[top].tolist())
 
     def score_pairs(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         """LightFM scores for (user, item) index pairs, element by element."""

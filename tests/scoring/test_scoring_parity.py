@@ -26,7 +26,7 @@ def test_top_10_matches_lightfm_predict_for_every_user(loaded, lightfm_twin):
         # items whose LightFM scores are equal to within rounding.
         np.testing.assert_allclose(scores[ours.items], scores[theirs], rtol=0, atol=1e-5)
         np.testing.assert_allclose(ours.scores, scores[ours.items], rtol=0, atol=1e-5)
-        identical += ours.items.tolist() == theirs.tolist()
+        identical += ours.items == theirs.tolist()
     assert identical >= rec.n_users - 2
 
 

@@ -75,6 +75,17 @@ def test_recommendations_are_the_unseen_top_k_with_scores(server, version, loade
     assert not seen & {i["item_id"] for i in body["items"]}
 
 
+# `k=3` takes the server's shortcut past Werkzeug's query parser; the others go through it.
+@pytest.mark.parametrize("query", ["k=3", "k=%33", "k=3&", "&k=3"])
+def test_every_spelling_of_k_gets_the_same_answer(server, loaded, query):
+    response = server.get(f"/recommendations/{loaded.user_ids[2]}?{query}")
+    assert response.status_code == 200, response.text
+    top = loaded.recommender.recommend(2, 3)
+    assert [i["item_id"] for i in response.json()["items"]] == [
+        loaded.item_ids[i] for i in top.items
+    ]
+
+
 def test_default_k_is_10(server, loaded):
     assert len(server.get(f"/recommendations/{loaded.user_ids[0]}").json()["items"]) == 10
 
