@@ -30,7 +30,7 @@ test: lint
 
 # Builds the training and scoring images with a private Docker daemon (see the script's header).
 images: setup
-	bash tests/containers/build_images.sh
+	bash tools/build_images.sh
 
 bench: setup
 	command -v wrk >/dev/null || (apt-get update -q && apt-get install -y -q wrk)

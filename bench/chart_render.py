@@ -12,7 +12,7 @@ import statistics
 import time
 from pathlib import Path
 
-from mlrelease import helm
+from mlrelease.values import helm
 
 REPO = Path(__file__).resolve().parents[1]
 CHARTS = ("training", "scoring", "routing")

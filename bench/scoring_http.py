@@ -27,8 +27,8 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from mlrelease import artifact
 from mlrelease.sampledata import write_movielens_export
+from mlrelease.store import artifact
 from mlrelease.versions import version_id
 
 LUA = """

@@ -1,6 +1,6 @@
 """Load one published model version for serving, or refuse to.
 
-Every file is read once through `mlrelease.artifact.read_verified`, which checks it against
+Every file is read once through `mlrelease.store.artifact.read_verified`, which checks it against
 the sha256 and size in manifest.json, and the arrays are then checked against each other
 (shapes, dtypes, id maps, the seen-items matrix), so a worker either serves exactly the
 model that training published or does not serve at all. Arrays are parsed with
@@ -14,10 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from mlrelease import artifact
-from mlrelease.artifact import ModelCorruptError
+from mlrelease.store import artifact
+from mlrelease.store.artifact import ModelCorruptError
+from mlrelease.store.modelfiles import ARRAYS
 from scoring.recommender import Recommender
-from training.layout import ARRAYS
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,8 @@ import threading
 import time
 from collections.abc import Callable
 
-from mlrelease.artifact import ModelCorruptError, ModelNotReadyError, backoff_delays
 from mlrelease.errors import InputError
+from mlrelease.store.artifact import ModelCorruptError, ModelNotReadyError, backoff_delays
 from scoring import metrics
 from scoring import model as model_module
 from scoring.model import LoadedModel

@@ -1,7 +1,7 @@
 """Fixtures shared by several suites: one Azurite blob service for the whole test run."""
 
 import pytest
-from azurite_support import AZURITE_CONTAINER, require_azurite
+from support.azurite import AZURITE_CONTAINER, require_azurite
 
 from mlrelease.rehearsal.azurite import Azurite
 

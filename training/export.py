@@ -3,7 +3,7 @@
 Only `.npy` arrays and JSON are written, never pickle: the scoring service loads them with
 `np.load(..., allow_pickle=False)`, so a model file can never execute code, and any
 language with an npy reader can serve the model. The file set and dtypes are the contract
-with `scoring` (see training.layout and mlrelease.artifact).
+with `scoring` (see mlrelease.store.modelfiles and mlrelease.store.artifact).
 """
 
 import io
@@ -16,7 +16,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from mlrelease import __version__ as mlrelease_version
-from mlrelease import artifact
+from mlrelease.store import artifact
 from training.config import Config
 from training.data import Interactions
 from training.model import Factors, Metrics

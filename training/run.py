@@ -16,8 +16,8 @@ from collections.abc import Mapping
 import numpy as np
 import scipy.sparse as sp
 
-from mlrelease import artifact
 from mlrelease.errors import MlreleaseError
+from mlrelease.store import artifact
 from training import config as config_mod
 from training import data as data_mod
 from training import export, model, split

@@ -1,12 +1,12 @@
 """Fixtures for the chart tests; helpers live in chart_support."""
 
 import pytest
-from chart_support import CHART_NAMES, CHARTS
+from support.charts import CHART_NAMES, CHARTS
 
 
 @pytest.fixture(scope="session")
 def charts():
     """Each chart loaded once on the Helm engine."""
-    from mlrelease import helm
+    from mlrelease.values import helm
 
     return {name: helm.load_chart(CHARTS / name) for name in CHART_NAMES}

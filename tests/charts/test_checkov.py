@@ -11,9 +11,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from chart_support import CHART_NAMES
+from support.charts import CHART_NAMES
 
-from mlrelease import helm
+from mlrelease.values import helm
 
 
 @pytest.mark.slow

@@ -1,14 +1,11 @@
 """`mlrelease values training|scoring`, `template` and `package`, run as the pipeline runs them."""
 
-import os
-import subprocess
-import sys
-
 import pytest
 import yaml
-from chart_support import CHARTS, REPO
+from support.charts import CHARTS, REPO
+from support.cli import run_mlrelease
 
-from mlrelease import helm
+from mlrelease.values import helm
 
 PIPELINE_ENV = {
     "BUILD_BUILDNUMBER": "20261127.3",
@@ -21,12 +18,7 @@ PIPELINE_ENV = {
 
 
 def mlrelease(*args, env=None, cwd=REPO):
-    environment = {k: v for k, v in os.environ.items() if not k.startswith(("BUILD_", "SYSTEM_"))}
-    environment.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "mlrelease", *map(str, args)],
-        capture_output=True, text=True, env=environment, cwd=cwd, timeout=120,
-    )  # fmt: skip
+    return run_mlrelease(*args, env=env, cwd=cwd)
 
 
 COMMON = ["--image-repository", "example.azurecr.io/x", "--models-uri", "az://models"]

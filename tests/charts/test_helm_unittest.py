@@ -9,8 +9,8 @@ import json
 import jsonschema
 import pytest
 import yaml
-from chart_support import CHARTS, shared_schema
-from helm_unittest import UnsupportedError, evaluate, load_suite, run_test
+from support.charts import CHARTS, shared_schema
+from support.helm_unittest import UnsupportedError, evaluate, load_suite, run_test
 
 SUITES = sorted(CHARTS.glob("*/tests/*_test.yaml"))
 TESTS = [(path, index) for path in SUITES for index in range(len(load_suite(path)["tests"]))]

@@ -6,7 +6,7 @@ against the contracts the workloads and the routing depend on.
 """
 
 import pytest
-from chart_support import (
+from support.charts import (
     CHART_NAMES,
     CHARTS,
     K8S_VERSIONS,
@@ -17,8 +17,9 @@ from chart_support import (
     validate_kubernetes,
 )
 
-from mlrelease import artifact, buildvalues, helm
 from mlrelease.provenance import Provenance
+from mlrelease.store import artifact
+from mlrelease.values import buildvalues, helm
 
 BUILDS = ("20261127.3", "Build 42", "release-2026.11.27_7")
 PROVENANCE_ENV = dict(commit="0123456789abcdef", branch="refs/heads/main", build_id="77")
@@ -402,14 +403,14 @@ def test_istio_check_rejects_unknown_and_mistyped_fields(charts):
 
 
 def test_routing_renders_the_document_mlrelease_traffic_writes(charts, tmp_path):
-    from mlrelease import traffic, trafficdoc
+    from mlrelease.traffic import document, operations
 
-    document = traffic.set_weights(traffic.new_document(), {"v20261127-1": 2, "v20261127-2": 1})
-    document = traffic.add_ab_rule(document, "x-canary", "regex", "^(yes|1)$", "v20261127-2")
-    document = traffic.set_mirror(document, "v20261127-2", 12.5)
+    doc = operations.set_weights(operations.new_document(), {"v20261127-1": 2, "v20261127-2": 1})
+    doc = operations.add_ab_rule(doc, "x-canary", "regex", "^(yes|1)$", "v20261127-2")
+    doc = operations.set_mirror(doc, "v20261127-2", 12.5)
     provenance = Provenance(build_number="20261127.9", build_id="9")
-    text = trafficdoc.render(
-        None, document, {"labels": provenance.labels(), "annotations": provenance.annotations()}
+    text = document.render(
+        None, doc, {"labels": provenance.labels(), "annotations": provenance.annotations()}
     )
     (tmp_path / "routing-values.yaml").write_text(text)
     values = helm.load_values_files([tmp_path / "routing-values.yaml"])

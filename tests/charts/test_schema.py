@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from chart_support import CHART_NAMES, CHARTS
+from support.charts import CHART_NAMES, CHARTS
 
 
 def _objects(schema, where="$"):
@@ -36,7 +36,7 @@ def test_chart_defaults_satisfy_the_schema(charts, name):
 
 
 def test_reference_schemas_skip_locally_but_fail_under_ci(monkeypatch, tmp_path):
-    import chart_support
+    from support import charts as chart_support
 
     monkeypatch.setattr(chart_support, "SHARED_SCHEMAS", tmp_path)
     monkeypatch.delenv("CI", raising=False)

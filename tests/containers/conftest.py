@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from container_support import (
+from support.containers import (
     BUILD_NUMBER,
     BUILD_TIMEOUT,
     CONTAINER_USER,

@@ -12,9 +12,9 @@ import urllib.error
 import urllib.request
 
 import pytest
-from container_support import CONTAINER_USER, MODEL_NAME, RUN_FLAGS
+from support.containers import CONTAINER_USER, MODEL_NAME, RUN_FLAGS
 
-from mlrelease import artifact
+from mlrelease.store import artifact
 
 pytestmark = pytest.mark.slow
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from azurite_support import require_azurite
+from support.azurite import require_azurite
 
 from mlrelease.rehearsal.azurite import DEV_KEY
 
@@ -39,12 +39,13 @@ def demo(tmp_path_factory):
         env=env,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return workdir, result.stdout
+    return workdir, result
 
 
 def test_both_builds_were_trained_served_and_verified(demo):
-    workdir, output = demo
-    lines = output.splitlines()
+    workdir, result = demo
+    lines = result.stderr.splitlines()
+    assert not any(line.startswith("train   ") for line in result.stdout.splitlines())
     assert sum(line.startswith("train   ") for line in lines) == 2
     assert sum(line.startswith("serve   ") for line in lines) == 2
     models = sorted((workdir / "models" / "recommender").iterdir())
@@ -70,10 +71,10 @@ def test_observed_split_matches_the_rendered_virtual_service(demo):
 
 
 def test_release_summary_is_markdown_with_versions_and_weights(demo):
-    workdir, output = demo
+    workdir, result = demo
     summary = (workdir / "release-summary.md").read_text()
     assert summary.startswith("# Release summary")
-    assert summary in output
+    assert summary in result.stdout
     canary = json.loads((workdir / "observations.json").read_text())[0]
     for version, weight in canary["configured"].items():
         assert f"| `{version}` | {weight}% |" in summary
@@ -117,7 +118,7 @@ def test_demo_on_azurite_passes_the_connection_string_only_as_a_secret(tmp_path)
         env={k: v for k, v in os.environ.items() if not k.startswith(("BUILD_", "SYSTEM_"))},
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert result.stdout.count("published and verified at az://models/recommender/") == 2
+    assert result.stderr.count("published and verified at az://models/recommender/") == 2
     for values in workdir.glob("v*/*-values.yaml"):
         text = values.read_text()
         assert "model-store" in text  # the Secret is named ...

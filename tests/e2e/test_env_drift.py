@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from mlrelease import helm
 from mlrelease.rehearsal import manifests
+from mlrelease.values import helm
 
 REPO = Path(__file__).resolve().parents[2]
 

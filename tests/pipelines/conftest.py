@@ -8,8 +8,8 @@ CI run can never pass without validating the pipelines.
 import os
 from pathlib import Path
 
-import pipeline_support
 import pytest
+from support import pipelines as pipeline_support
 
 
 @pytest.fixture(scope="session")

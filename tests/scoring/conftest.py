@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 import requests
 
-from mlrelease import artifact
 from mlrelease.sampledata import write_synthetic_export
+from mlrelease.store import artifact
 from mlrelease.versions import version_id
 from scoring import settings
 

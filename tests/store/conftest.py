@@ -10,7 +10,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from azurite_support import AZURITE_CONTAINER, require_azurite
+from support.azurite import AZURITE_CONTAINER, require_azurite
 
 from mlrelease.rehearsal.azurite import DEV_ACCOUNT, DEV_KEY, Azurite, free_port
 from mlrelease.store import ACCOUNT_URL_ENV, CONNECTION_STRING_ENV

@@ -5,7 +5,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from training_support import BUILD_NUMBER, FAST_SETTINGS, SMALL
+from support.training import BUILD_NUMBER, FAST_SETTINGS, SMALL
 
 from mlrelease.sampledata import write_synthetic_export
 from mlrelease.store import ACCOUNT_URL_ENV, CONNECTION_STRING_ENV

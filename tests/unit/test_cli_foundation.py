@@ -1,26 +1,16 @@
 """The real `mlrelease` command line as a subprocess: outputs, exit codes, files left alone."""
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 import yaml
+from support.cli import run_mlrelease
 
 from mlrelease.versions import version_id
 
 
 def run(*args, env=None, cwd=None):
-    clean_env = {k: v for k, v in os.environ.items() if not k.startswith(("BUILD_", "SYSTEM_"))}
-    return subprocess.run(
-        [sys.executable, "-m", "mlrelease", *args],
-        capture_output=True,
-        text=True,
-        env={**clean_env, **(env or {})},
-        cwd=cwd,
-        timeout=60,
-    )
+    return run_mlrelease(*args, env=env, cwd=cwd)
 
 
 def test_version_prints_the_id():
@@ -90,7 +80,8 @@ def test_traffic_flow_from_first_deployment_to_promotion(tmp_path):
     )  # fmt: skip
     assert result.returncode == 0 and result.stdout.strip() == "v1=90 v2=10"
     args = ["--header", "x-user-group", "--exact", "beta", "--version", "v2"]
-    assert run("traffic", "ab", "--current", str(canary), *args, "--out", str(ab)).returncode == 0
+    result = run("traffic", "ab", "add", "--current", str(canary), *args, "--out", str(ab))
+    assert result.returncode == 0
     result = run(
         "traffic", "promote", "--current", str(ab), "--version", "v2", "--out", str(promoted)
     )
@@ -155,7 +146,7 @@ BAD_TRAFFIC = [
     (["set", "--weight", "v1"], "not NAME=VALUE"),
     (["set", "--weight", "v1=abc"], "not a number"),
     (["canary", "--version", "v2", "--percent", "120"], "outside 0-100"),
-    (["ab", "--header", "x-g", "--exact", "b", "--version", "v9"], "not a live version"),
+    (["ab add", "--header", "x-g", "--exact", "b", "--version", "v9"], "not a live version"),
     (["mirror", "--version", "v9"], "not a live version"),
     (["mirror", "--version", "v1", "--percent", "-1"], "outside 0-100"),
 ]
@@ -166,7 +157,8 @@ def test_traffic_bad_input_exits_2_and_leaves_out_untouched(tmp_path, args, mess
     current, out = tmp_path / "routing.yaml", tmp_path / "out.yaml"
     run("traffic", "set", "--weight", "v1=1", "--out", str(current))
     out.write_text("sentinel\n")
-    result = run("traffic", args[0], "--current", str(current), *args[1:], "--out", str(out))
+    action = args[0].split()
+    result = run("traffic", *action, "--current", str(current), *args[1:], "--out", str(out))
     assert result.returncode == 2, result.stderr
     assert message in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1

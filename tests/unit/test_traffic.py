@@ -2,23 +2,23 @@
 
 import pytest
 
-from mlrelease import traffic, trafficdoc
 from mlrelease.errors import InputError
+from mlrelease.traffic import document, operations
 
 
 def doc(*weights, rules=(), mirror=None):
-    document = {
+    routing = {
         "host": "scoring",
         "versions": [{"name": name, "weight": weight} for name, weight in weights],
         "abRules": list(rules),
     }
     if mirror:
-        document["mirror"] = mirror
-    return document
+        routing["mirror"] = mirror
+    return routing
 
 
-def split(document):
-    return {entry["name"]: entry["weight"] for entry in document["versions"]}
+def split(routing):
+    return {entry["name"]: entry["weight"] for entry in routing["versions"]}
 
 
 @pytest.mark.parametrize(
@@ -35,7 +35,7 @@ def split(document):
     ],
 )
 def test_normalise_uses_largest_remainder_with_first_listed_tie_break(weights, expected):
-    result = traffic.normalise(weights)
+    result = operations.normalise(weights)
     assert [share for _, share in result] == expected
     assert sum(expected) == 100
 
@@ -46,19 +46,19 @@ def test_normalise_uses_largest_remainder_with_first_listed_tie_break(weights, e
 )
 def test_normalise_refuses_bad_weights(weights, message):
     with pytest.raises(InputError, match=message):
-        traffic.normalise(weights)
+        operations.normalise(weights)
 
 
 def test_set_keeps_unnamed_versions_warm_and_drops_on_request():
     start = doc(("v1", 90), ("v2", 10))
-    assert split(traffic.set_weights(start, {"v3": 1})) == {"v1": 0, "v2": 0, "v3": 100}
-    assert split(traffic.set_weights(start, {"v2": 3, "v1": 1}, drop=[])) == {"v1": 25, "v2": 75}
-    assert split(traffic.set_weights(start, {"v2": 1}, drop=["v1"])) == {"v2": 100}
+    assert split(operations.set_weights(start, {"v3": 1})) == {"v1": 0, "v2": 0, "v3": 100}
+    assert split(operations.set_weights(start, {"v2": 3, "v1": 1}, drop=[])) == {"v1": 25, "v2": 75}
+    assert split(operations.set_weights(start, {"v2": 1}, drop=["v1"])) == {"v2": 100}
 
 
 def test_operations_do_not_change_their_input():
     start = doc(("v1", 100))
-    traffic.canary(start, "v2", 10)
+    operations.canary(start, "v2", 10)
     assert start == doc(("v1", 100))
 
 
@@ -73,47 +73,47 @@ def test_operations_do_not_change_their_input():
     ],
 )
 def test_canary_scales_the_others_proportionally(start, percent, expected):
-    assert split(traffic.canary(start, "v2", percent)) == expected
+    assert split(operations.canary(start, "v2", percent)) == expected
 
 
 def test_canary_needs_someone_to_carry_the_rest():
     with pytest.raises(InputError, match="no other version carries traffic"):
-        traffic.canary(doc(), "v2", 10)
+        operations.canary(doc(), "v2", 10)
 
 
 def test_promote_is_a_blue_green_switch():
-    result = traffic.promote(doc(("v1", 90), ("v2", 10)), "v2")
+    result = operations.promote(doc(("v1", 90), ("v2", 10)), "v2")
     assert split(result) == {"v1": 0, "v2": 100}
 
 
 def test_ab_rules_replace_same_match_and_keep_order():
     start = doc(("v1", 90), ("v2", 10))
-    result = traffic.add_ab_rule(start, "x-user-group", "exact", "beta", "v2")
-    result = traffic.add_ab_rule(result, "x-canary", "prefix", "yes", "v1")
-    result = traffic.add_ab_rule(result, "x-user-group", "exact", "beta", "v1")
+    result = operations.add_ab_rule(start, "x-user-group", "exact", "beta", "v2")
+    result = operations.add_ab_rule(result, "x-canary", "prefix", "yes", "v1")
+    result = operations.add_ab_rule(result, "x-user-group", "exact", "beta", "v1")
     assert result["abRules"] == [
         {"header": "x-user-group", "exact": "beta", "version": "v1"},
         {"header": "x-canary", "prefix": "yes", "version": "v1"},
     ]
-    assert traffic.remove_ab_rules(result, "x-canary")["abRules"] == result["abRules"][:1]
-    assert traffic.remove_ab_rules(result)["abRules"] == []
+    assert operations.remove_ab_rules(result, "x-canary")["abRules"] == result["abRules"][:1]
+    assert operations.remove_ab_rules(result)["abRules"] == []
 
 
 @pytest.mark.parametrize(
     ("call", "message"),
     [
-        (lambda d: traffic.add_ab_rule(d, "x-g", "exact", "b", "v9"), "not a live version"),
-        (lambda d: traffic.add_ab_rule(d, "X-Group", "exact", "b", "v1"), "lowercase"),
-        (lambda d: traffic.add_ab_rule(d, "x-g", "fuzzy", "b", "v1"), "match kind"),
-        (lambda d: traffic.set_mirror(d, "v9", 10), "not a live version"),
-        (lambda d: traffic.set_mirror(d, "v1", 101), "outside 0-100"),
-        (lambda d: traffic.canary(d, "v2", -5), "outside 0-100"),
-        (lambda d: traffic.canary(d, "Not_An_Id", 5), "not a version id"),
-        (lambda d: traffic.set_weights(d, {"v1": 1}, drop=["v1"]), "both weighted and dropped"),
-        (lambda d: traffic.plan(d, "v2", [50, 25]), "strictly increase"),
-        (lambda d: traffic.plan(d, "v2", [0, 50]), "start above 0"),
-        (lambda d: traffic.plan(d, "v2", []), "empty"),
-        (lambda d: traffic.preview(d, 0), "at least 1"),
+        (lambda d: operations.add_ab_rule(d, "x-g", "exact", "b", "v9"), "not a live version"),
+        (lambda d: operations.add_ab_rule(d, "X-Group", "exact", "b", "v1"), "lowercase"),
+        (lambda d: operations.add_ab_rule(d, "x-g", "fuzzy", "b", "v1"), "match kind"),
+        (lambda d: operations.set_mirror(d, "v9", 10), "not a live version"),
+        (lambda d: operations.set_mirror(d, "v1", 101), "outside 0-100"),
+        (lambda d: operations.canary(d, "v2", -5), "outside 0-100"),
+        (lambda d: operations.canary(d, "Not_An_Id", 5), "not a version id"),
+        (lambda d: operations.set_weights(d, {"v1": 1}, drop=["v1"]), "both weighted and dropped"),
+        (lambda d: operations.plan(d, "v2", [50, 25]), "strictly increase"),
+        (lambda d: operations.plan(d, "v2", [0, 50]), "start above 0"),
+        (lambda d: operations.plan(d, "v2", []), "empty"),
+        (lambda d: operations.preview(d, 0), "at least 1"),
     ],
 )
 def test_bad_operations_are_refused(call, message):
@@ -124,18 +124,18 @@ def test_bad_operations_are_refused(call, message):
 def test_dropping_a_version_a_rule_uses_is_refused():
     start = doc(("v1", 50), ("v2", 50), rules=[{"header": "x", "exact": "a", "version": "v2"}])
     with pytest.raises(InputError, match="remove that rule or mirror first"):
-        traffic.set_weights(start, {"v1": 1}, drop=["v2"])
+        operations.set_weights(start, {"v1": 1}, drop=["v2"])
 
 
 def test_mirror_on_and_off():
     start = doc(("v1", 100), ("v2", 0))
-    mirrored = traffic.set_mirror(start, "v2", 25)
+    mirrored = operations.set_mirror(start, "v2", 25)
     assert mirrored["mirror"] == {"version": "v2", "percent": 25}
-    assert "mirror" not in traffic.set_mirror(mirrored, None)
+    assert "mirror" not in operations.set_mirror(mirrored, None)
 
 
 def test_plan_walks_the_steps():
-    documents = traffic.plan(doc(("v1", 100)), "v2", [10, 50, 100])
+    documents = operations.plan(doc(("v1", 100)), "v2", [10, 50, 100])
     assert [split(d)["v2"] for d in documents] == [10, 50, 100]
     assert all(sum(split(d).values()) == 100 for d in documents)
 
@@ -155,12 +155,12 @@ def test_preview_follows_istio_rule_then_split(headers, expected):
         {"header": "x-user-group", "exact": "beta", "version": "v2"},
         {"header": "x-tier", "prefix": "gold", "version": "v1"},
     ]
-    result = traffic.preview(doc(("v1", 90), ("v2", 10), rules=rules), 1000, headers)
+    result = operations.preview(doc(("v1", 90), ("v2", 10), rules=rules), 1000, headers)
     assert result["counts"] == expected
 
 
 def test_preview_counts_sum_to_requests_and_mirror_is_extra():
-    result = traffic.preview(
+    result = operations.preview(
         doc(("a1", 33), ("a2", 33), ("a3", 34), mirror={"version": "a1", "percent": 10}), 7
     )
     assert sum(result["counts"].values()) == 7
@@ -168,7 +168,7 @@ def test_preview_counts_sum_to_requests_and_mirror_is_extra():
 
 
 @pytest.mark.parametrize(
-    ("document", "message"),
+    ("routing", "message"),
     [
         ({"versions": []}, "'host' is a required property"),
         (doc(("v1", 50)), "sum to 50, not 100"),
@@ -181,6 +181,6 @@ def test_preview_counts_sum_to_requests_and_mirror_is_extra():
         ([1, 2], "not a YAML mapping"),
     ],
 )
-def test_schema_invalid_documents_are_refused(document, message):
+def test_schema_invalid_documents_are_refused(routing, message):
     with pytest.raises(InputError, match=message):
-        trafficdoc.check(document, "routing.yaml")
+        document.check(routing, "routing.yaml")

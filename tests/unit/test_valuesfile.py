@@ -2,9 +2,9 @@
 
 import pytest
 
-from mlrelease import yamlio
 from mlrelease.errors import InputError
-from mlrelease.valuesfile import parse_assignment, parse_path, parse_value, set_values
+from mlrelease.values import yamlio
+from mlrelease.values.valuesfile import parse_assignment, parse_path, parse_value, set_values
 
 
 @pytest.mark.parametrize(
@@ -148,6 +148,6 @@ SCHEMA = {
     ],
 )
 def test_numbers_where_schema_says(values, expected):
-    from mlrelease.valuesfile import numbers_where_schema_says
+    from mlrelease.values.valuesfile import numbers_where_schema_says
 
     assert numbers_where_schema_says(values, SCHEMA) == expected

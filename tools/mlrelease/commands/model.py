@@ -1,0 +1,226 @@
+"""`mlrelease model wait|verify|show URI`: check a model version in the model store.
+
+`wait` is the scoring pod's init container: it blocks until the version's `_COMPLETE`
+marker exists and every file matches its digest, so a pod never serves a partial or
+tampered model. `verify` checks once; `show` prints what the manifest records.
+Exit codes: 0 verified, 1 not ready / corrupt / timed out / storage failure, 2 bad input.
+"""
+
+import argparse
+import json
+import math
+from typing import Any
+
+from mlrelease.errors import InputError
+from mlrelease.store import artifact
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the `model` command and its subcommands."""
+    parser = subparsers.add_parser(
+        "model",
+        help="Wait for, verify or describe a model version in the model store.",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    actions = parser.add_subparsers(dest="model_command", metavar="ACTION", required=True)
+    uri_help = (
+        "The version folder, e.g. az://models/recommender/20261127-3 or a local path. "
+        "Azure credentials come from AZURE_STORAGE_CONNECTION_STRING or "
+        "AZURE_STORAGE_ACCOUNT_URL."
+    )
+
+    wait = actions.add_parser(
+        "wait",
+        help="Block until the version is complete and verified.",
+        description=(
+            "Poll the version folder with exponential backoff until _COMPLETE exists and "
+            "every file matches the sha256 in manifest.json. Exits 1 on timeout, and at "
+            "once if a complete version fails its digests."
+        ),
+    )
+    wait.add_argument("uri", metavar="URI", help=uri_help)
+    wait.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=600.0,
+        metavar="SECONDS",
+        help="Give up after this many seconds (600).",
+    )
+    wait.add_argument(
+        "--initial-delay",
+        type=_positive_seconds,
+        default=1.0,
+        metavar="SECONDS",
+        help="First pause between attempts (1); it doubles each time.",
+    )
+    wait.add_argument(
+        "--max-delay",
+        type=_positive_seconds,
+        default=30.0,
+        metavar="SECONDS",
+        help="Longest pause between attempts (30).",
+    )
+    wait.set_defaults(func=_wait)
+
+    verify = actions.add_parser(
+        "verify",
+        help="Check once that the version is complete and intact.",
+        description="Check _COMPLETE, manifest.json and the sha256 and size of every file.",
+    )
+    verify.add_argument("uri", metavar="URI", help=uri_help)
+    verify.set_defaults(func=_verify)
+
+    show = actions.add_parser(
+        "show",
+        help="Verify the version and describe it.",
+        description=(
+            "Verify the version, then print its manifest as a readable summary: build, "
+            "commit, data, metrics, hyperparameters and library versions."
+        ),
+    )
+    show.add_argument("uri", metavar="URI", help=uri_help)
+    show.add_argument("--json", action="store_true", help="Print manifest.json itself.")
+    show.set_defaults(func=_show)
+
+
+def _wait(args: argparse.Namespace) -> int:
+    if args.initial_delay > args.max_delay:
+        raise InputError(
+            f"--initial-delay {args.initial_delay:g} is longer than --max-delay "
+            f"{args.max_delay:g}; lower it or raise --max-delay"
+        )
+    manifest = artifact.wait(args.uri, args.timeout, args.initial_delay, args.max_delay)
+    print(f"{args.uri}: ready, {len(manifest['files'])} files verified")
+    return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    manifest = artifact.verify(args.uri)
+    print(f"{args.uri}: ok, {len(manifest['files'])} files verified")
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    manifest = artifact.verify(args.uri)
+    if args.json:
+        print(json.dumps(manifest, indent=2, sort_keys=True))
+    else:
+        print(summary(args.uri, manifest), end="")
+    return 0
+
+
+def summary(uri: str, manifest: dict[str, Any]) -> str:
+    """A readable description of a verified manifest (missing facts are left out)."""
+    provenance = manifest.get("provenance") or {}
+    data = manifest.get("data") or {}
+    metrics = manifest.get("metrics") or {}
+    files = manifest.get("files") or {}
+    rows: list[tuple[str, str]] = [
+        ("Model", f"{manifest.get('modelName', '?')} {manifest.get('versionId', '?')}"),
+        ("Location", uri),
+        ("Status", "complete, every file matches its sha256"),
+        ("Build", _join(manifest.get("buildNumber"), provenance.get("buildUrl"))),
+        ("Commit", _source(provenance)),
+        ("Requested by", _join(provenance.get("requestedFor"), provenance.get("reason"))),
+        ("Created", manifest.get("createdAt")),
+        ("Data", _data(data)),
+    ]
+    rows += [
+        (
+            "",
+            f"  {item.get('path')}  {_size(item.get('size'))}  sha256 "
+            f"{str(item.get('sha256', ''))[:12]}",
+        )
+        for item in data.get("files") or []
+    ]
+    rows += [
+        ("Metrics", _metrics(metrics)),
+        ("Hyperparameters", _pairs(manifest.get("hyperparameters"))),
+        ("Libraries", _pairs(manifest.get("libraries"))),
+        ("Files", f"{len(files)} files, {_size(_total(files))}"),
+    ]
+    rows += [("", f"  {name}  {_size(entry.get('size'))}") for name, entry in sorted(files.items())]
+    width = max(len(label) for label, _ in rows)
+    return "".join(
+        f"{label:<{width}}  {value}".rstrip() + "\n" for label, value in rows if value or not label
+    )
+
+
+def _source(provenance: dict[str, Any]) -> str:
+    text = str(provenance.get("commit") or "")
+    if provenance.get("branch"):
+        text += f" on {provenance['branch']}"
+    if provenance.get("pullRequest"):
+        text += f" (pull request {provenance['pullRequest']})"
+    return text.strip()
+
+
+def _data(data: dict[str, Any]) -> str:
+    counts = ", ".join(
+        f"{data[key]} {key}" for key in ("rows", "users", "items") if data.get(key) is not None
+    )
+    text = str(data.get("uri") or "")
+    if data.get("files"):
+        text += f" ({len(data['files'])} files{', ' + counts if counts else ''})"
+    elif counts:
+        text += f" ({counts})"
+    return text.strip()
+
+
+def _metrics(metrics: dict[str, Any]) -> str:
+    k = metrics.get("k", "k")
+    named = {
+        f"precision@{k}": metrics.get("precisionAtK"),
+        f"recall@{k}": metrics.get("recallAtK"),
+        "AUC": metrics.get("auc"),
+        "train seconds": metrics.get("trainSeconds"),
+    }
+    return "  ".join(
+        f"{name} {_number(value)}" for name, value in named.items() if value is not None
+    )
+
+
+def _pairs(values: Any) -> str:
+    if not isinstance(values, dict):
+        return ""
+    return "  ".join(f"{key}={_number(value)}" for key, value in sorted(values.items()))
+
+
+def _number(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def _join(*parts: Any) -> str:
+    return "  ".join(str(part) for part in parts if part)
+
+
+def _total(files: dict[str, Any]) -> int:
+    return sum(int(entry.get("size", 0)) for entry in files.values())
+
+
+def _size(size: Any) -> str:
+    if not isinstance(size, int):
+        return "?"
+    if size < 1024:
+        return f"{size} B"
+    if size < 1024 * 1024:
+        return f"{size / 1024:.1f} KB"
+    return f"{size / (1024 * 1024):.1f} MB"
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds >= 0")
+    return value
+
+
+def _positive_seconds(text: str) -> float:
+    value = _seconds(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be more than 0 seconds")
+    return value

@@ -1,0 +1,123 @@
+"""Reading, checking and writing the routing document that `mlrelease traffic` edits.
+
+The routing values file is the single source of truth for traffic: a command reads the
+current file, changes only the traffic keys and writes the next file, so other keys the
+routing chart reads (gateway, ports, ...) and their comments pass through untouched.
+"""
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+from mlrelease.errors import InputError
+from mlrelease.traffic import operations
+from mlrelease.values import yamlio
+from mlrelease.versions import is_version_id
+
+TRAFFIC_KEYS = ("host", "versions", "abRules", "mirror")
+
+SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["host", "versions"],
+    "properties": {
+        "host": {"type": "string", "minLength": 1},
+        "versions": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["name", "weight"],
+                "additionalProperties": False,
+                "properties": {
+                    "name": {"type": "string"},
+                    "weight": {"type": "integer", "minimum": 0, "maximum": 100},
+                },
+            },
+        },
+        "abRules": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["header", "version"],
+                "additionalProperties": False,
+                "properties": {
+                    "header": {"type": "string"},
+                    "version": {"type": "string"},
+                    **{kind: {"type": "string"} for kind in operations.MATCH_KINDS},
+                },
+                "oneOf": [{"required": [kind]} for kind in operations.MATCH_KINDS],
+            },
+        },
+        "mirror": {
+            "type": "object",
+            "required": ["version", "percent"],
+            "additionalProperties": False,
+            "properties": {
+                "version": {"type": "string"},
+                "percent": {"type": "number", "minimum": 0, "maximum": 100},
+            },
+        },
+    },
+}
+
+
+def check(document: Any, source: str) -> operations.Document:
+    """Return the traffic part of `document` as plain data, or raise InputError saying why."""
+    plain = json.loads(json.dumps(document)) if document is not None else None
+    if not isinstance(plain, dict):
+        raise InputError(f"{source} is not a YAML mapping; it should hold host: and versions:")
+    errors = sorted(jsonschema.Draft202012Validator(SCHEMA).iter_errors(plain), key=str)
+    if errors:
+        error = errors[0]
+        where = ".".join(str(p) for p in error.absolute_path) or "the top level"
+        raise InputError(f"{source}: {where}: {error.message}")
+    doc = {key: plain[key] for key in TRAFFIC_KEYS if key in plain}
+    doc.setdefault("abRules", [])
+    names = [entry["name"] for entry in doc["versions"]]
+    for name in names:
+        if not is_version_id(name):
+            raise InputError(f"{source}: versions: {name!r} is not a valid version id")
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise InputError(f"{source}: versions: {', '.join(duplicates)} listed more than once")
+    total = sum(entry["weight"] for entry in doc["versions"])
+    if names and total != 100:
+        raise InputError(f"{source}: versions: weights sum to {total}, not 100")
+    for rule in doc["abRules"]:
+        operations.check_header_name(rule["header"])
+    try:
+        operations.check_references(doc)
+    except InputError as error:
+        raise InputError(f"{source}: {error}") from error
+    return doc
+
+
+def load(path: Path | None, host: str | None = None) -> tuple[Any, operations.Document]:
+    """(round-trip document, checked traffic document) for `--current`, or a new one."""
+    if path is None:
+        fresh = operations.new_document(host or operations.DEFAULT_HOST)
+        return None, fresh
+    document = yamlio.load_path(path)
+    doc = check(document, str(path))
+    if host:
+        doc["host"] = host
+    return document, doc
+
+
+def render(original: Any, doc: operations.Document, provenance: dict[str, Any] | None) -> str:
+    """The next routing values file: `original` with the traffic keys (and provenance) replaced.
+
+    `original` is left as it was: the result is a shallow copy (comments and key order kept).
+    """
+    check(doc, "the new routing document")
+    result = copy.copy(original) if original is not None else {}
+    for key in TRAFFIC_KEYS:
+        if key in doc:
+            result[key] = doc[key]
+        elif key in result:
+            del result[key]
+    if provenance:
+        result["provenance"] = provenance
+    return yamlio.dumps(result)
