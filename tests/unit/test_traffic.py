@@ -173,7 +173,7 @@ def test_preview_counts_sum_to_requests_and_mirror_is_extra():
         ({"versions": []}, "'host' is a required property"),
         (doc(("v1", 50)), "sum to 50, not 100"),
         (doc(("v1", 50), ("v1", 50)), "listed more than once"),
-        (doc(("V1", 100)), "not a valid version id"),
+        (doc(("V1", 100)), "does not match"),
         (doc(("v1", 100), rules=[{"header": "x", "version": "v1"}]), "is not valid under"),
         (doc(("v1", 100), rules=[{"header": "x", "exact": "a", "version": "v2"}]), "not a live"),
         (doc(("v1", 100), mirror={"version": "v1", "percent": 150}), "150 is greater than"),

@@ -14,66 +14,24 @@ import jsonschema
 
 from mlrelease.errors import InputError
 from mlrelease.traffic import operations
+from mlrelease.traffic.schema import TRAFFIC_KEYS, TRAFFIC_SCHEMA
 from mlrelease.values import yamlio
 from mlrelease.versions import is_version_id
-
-TRAFFIC_KEYS = ("host", "versions", "abRules", "mirror")
-
-SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["host", "versions"],
-    "properties": {
-        "host": {"type": "string", "minLength": 1},
-        "versions": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "required": ["name", "weight"],
-                "additionalProperties": False,
-                "properties": {
-                    "name": {"type": "string"},
-                    "weight": {"type": "integer", "minimum": 0, "maximum": 100},
-                },
-            },
-        },
-        "abRules": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "required": ["header", "version"],
-                "additionalProperties": False,
-                "properties": {
-                    "header": {"type": "string"},
-                    "version": {"type": "string"},
-                    **{kind: {"type": "string"} for kind in operations.MATCH_KINDS},
-                },
-                "oneOf": [{"required": [kind]} for kind in operations.MATCH_KINDS],
-            },
-        },
-        "mirror": {
-            "type": "object",
-            "required": ["version", "percent"],
-            "additionalProperties": False,
-            "properties": {
-                "version": {"type": "string"},
-                "percent": {"type": "number", "minimum": 0, "maximum": 100},
-            },
-        },
-    },
-}
-
 
 def check(document: Any, source: str) -> operations.Document:
     """Return the traffic part of `document` as plain data, or raise InputError saying why."""
     plain = json.loads(json.dumps(document)) if document is not None else None
     if not isinstance(plain, dict):
         raise InputError(f"{source} is not a YAML mapping; it should hold host: and versions:")
-    errors = sorted(jsonschema.Draft202012Validator(SCHEMA).iter_errors(plain), key=str)
-    if errors:
-        error = errors[0]
+    # best_match looks inside anyOf/oneOf for the error that says what is wrong.
+    error = jsonschema.exceptions.best_match(
+        jsonschema.Draft7Validator(TRAFFIC_SCHEMA).iter_errors(plain)
+    )
+    if error is not None:
         where = ".".join(str(p) for p in error.absolute_path) or "the top level"
         raise InputError(f"{source}: {where}: {error.message}")
-    doc = {key: plain[key] for key in TRAFFIC_KEYS if key in plain}
+    # The chart reads an empty or null mirror as no mirror; so does the traffic document.
+    doc = {key: plain[key] for key in TRAFFIC_KEYS if plain.get(key) not in (None, {})}
     doc.setdefault("abRules", [])
     names = [entry["name"] for entry in doc["versions"]]
     for name in names:

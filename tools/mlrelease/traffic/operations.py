@@ -21,9 +21,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from mlrelease.errors import InputError
+from mlrelease.traffic.schema import HEADER_NAME, MATCH_KINDS
 from mlrelease.versions import check_version_id
 
-MATCH_KINDS = ("exact", "prefix", "regex")
 DEFAULT_HOST = "scoring"
 
 Document = dict[str, Any]
@@ -185,7 +185,7 @@ def preview(
 
 def check_header_name(header: str) -> str:
     """Istio matches lowercase header names; refuse anything else with the fix."""
-    if not header or header != header.lower() or not all(c.isalnum() or c in "-_" for c in header):
+    if HEADER_NAME.fullmatch(header) is None:
         raise InputError(
             f"header {header!r} is not a lowercase HTTP header name; write e.g. x-user-group"
         )
