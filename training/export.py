@@ -17,6 +17,7 @@ import scipy.sparse as sp
 
 from mlrelease import __version__ as mlrelease_version
 from mlrelease.store import artifact
+from mlrelease.store import modelfiles as files
 from training.config import Config
 from training.data import Interactions
 from training.model import Factors, Metrics
@@ -31,16 +32,19 @@ def model_files(factors: Factors, seen: sp.csr_matrix, data: Interactions) -> di
     """
     seen = seen.tocsr()
     seen.sort_indices()
+    arrays = {
+        files.USER_EMBEDDINGS: factors.user_embeddings,
+        files.USER_BIASES: factors.user_biases,
+        files.ITEM_EMBEDDINGS: factors.item_embeddings,
+        files.ITEM_BIASES: factors.item_biases,
+        files.SEEN_INDPTR: seen.indptr,
+        files.SEEN_INDICES: seen.indices,
+        files.ITEM_POPULARITY: np.diff(seen.tocsc().indptr),
+    }
     return {
-        "user_embeddings.npy": _npy(factors.user_embeddings, np.float32),
-        "user_biases.npy": _npy(factors.user_biases, np.float32),
-        "item_embeddings.npy": _npy(factors.item_embeddings, np.float32),
-        "item_biases.npy": _npy(factors.item_biases, np.float32),
-        "seen_indptr.npy": _npy(seen.indptr, np.int64),
-        "seen_indices.npy": _npy(seen.indices, np.int32),
-        "item_popularity.npy": _npy(np.diff(seen.tocsc().indptr), np.float32),
-        "user_ids.json": _json(data.user_ids),
-        "item_ids.json": _json(data.item_ids),
+        **{spec.name: _npy(values, spec.dtype) for spec, values in arrays.items()},
+        files.USER_IDS: _json(data.user_ids),
+        files.ITEM_IDS: _json(data.item_ids),
     }
 
 
@@ -100,7 +104,7 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
-def _npy(values: np.ndarray, dtype: type) -> bytes:
+def _npy(values: np.ndarray, dtype: str) -> bytes:
     buffer = io.BytesIO()
     np.save(buffer, np.ascontiguousarray(values, dtype=dtype), allow_pickle=False)
     return buffer.getvalue()

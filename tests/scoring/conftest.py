@@ -83,11 +83,13 @@ class LightFMTwin:
     def __init__(self, model_uri: str) -> None:
         from lightfm import LightFM
 
+        from mlrelease.store import modelfiles
         from scoring import model
 
         self.loaded = model.load(model_uri)
         arrays = {
-            name: np.load(Path(model_uri) / name, allow_pickle=False) for name in model.ARRAYS
+            spec.name: np.load(Path(model_uri) / spec.name, allow_pickle=False)
+            for spec in modelfiles.ARRAYS
         }
         d = arrays["user_embeddings.npy"].shape[1]
         self.model = LightFM(no_components=d)

@@ -18,6 +18,7 @@ from mlrelease.traffic.schema import TRAFFIC_KEYS, TRAFFIC_SCHEMA
 from mlrelease.values import yamlio
 from mlrelease.versions import is_version_id
 
+
 def check(document: Any, source: str) -> operations.Document:
     """Return the traffic part of `document` as plain data, or raise InputError saying why."""
     plain = json.loads(json.dumps(document)) if document is not None else None
