@@ -79,8 +79,8 @@ def _routing(count: int, ab: bool, mirror: bool) -> dict:
     values = {"versions": [{"name": n, "weight": w} for n, w in zip(names, weights, strict=True)]}
     if ab:
         values["abRules"] = [
-            {"header": "X-Canary", "exact": "yes", "version": names[0]},
-            {"header": "X-Group", "prefix": "beta", "version": names[-1]},
+            {"header": "x-canary", "exact": "yes", "version": names[0]},
+            {"header": "x-group", "prefix": "beta", "version": names[-1]},
         ]
     if mirror:
         values["mirror"] = {"version": names[0], "percent": 25}
@@ -328,7 +328,7 @@ BAD_VALUES = [
     ("routing", {"versions": [{"name": "va", "weight": "100"}]}, "/versions/0/weight"),
     (
         "routing",
-        {"abRules": [{"header": "X-A", "exact": "1", "version": "vnope"}]},
+        {"abRules": [{"header": "x-a", "exact": "1", "version": "vnope"}]},
         "abRules[0].version",
     ),
     ("routing", {"mirror": {"version": "vnope", "percent": 5}}, "mirror.version"),

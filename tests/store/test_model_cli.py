@@ -168,7 +168,7 @@ def plain_env():
         (["wait", "models", "--timeout", "soon"], "not a number of seconds >= 0"),
         (["wait", "models", "--initial-delay", "0"], "must be more than 0 seconds"),
         (["wait", "models", "--initial-delay", "5", "--max-delay", "1"], "lower it or raise"),
-        (["verify"], "the following arguments are required: URI"),
+        (["verify"], "give the version folder: URI, or all of"),
     ],
 )
 def test_bad_input_exits_2(args, message, plain_env, tmp_path):

@@ -35,13 +35,14 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 
 {{- define "routing.labels" -}}
-{{- $labels := dict
+{{- $labels := merge (fromYaml (include "routing.selectorLabels" .)) (dict
   "helm.sh/chart" (include "routing.chart" .)
-  "app.kubernetes.io/name" (include "routing.name" .)
-  "app.kubernetes.io/instance" .Release.Name
   "app.kubernetes.io/managed-by" .Release.Service
-  "app.kubernetes.io/component" "routing"
-  "app.kubernetes.io/part-of" "mlrelease" }}
+  "app.kubernetes.io/component" .Chart.Name
+  "app.kubernetes.io/part-of" "mlrelease") }}
+{{- with .Values.versionId }}
+{{- $_ := set $labels "mlrelease.io/version" . }}
+{{- end }}
 {{- $appVersion := regexReplaceAll "[^-A-Za-z0-9_.]+" (toString .Chart.AppVersion) "_" | trunc 63 | trimAll "-_." }}
 {{- if $appVersion }}
 {{- $_ := set $labels "app.kubernetes.io/version" $appVersion }}

@@ -2,11 +2,12 @@
 Helpers, following `helm create`:
   scoring.name / scoring.fullname  names (fullname is the release name when it already
                                      contains the chart name, e.g. `scoring-<version id>`)
-  scoring.labels                    every label: standard + provenance (never used in selectors)
+  scoring.labels                    every label: the selector labels, standard and provenance ones
   scoring.selectorLabels            name + instance only
   scoring.annotations               provenance annotations + the raw build number
   scoring.checkovSkips              `checkov.io/skipN` annotations for one object
-  scoring.serviceAccountName        the ServiceAccount the Job runs as
+  scoring.serviceAccountName        the ServiceAccount the pods run as
+  scoring.modelUri                  the model version folder (mlrelease.store.artifact.version_uri)
 */}}
 
 {{- define "scoring.name" -}}
@@ -40,14 +41,14 @@ Standard labels win over provenance labels of the same name. The app version is 
 number once packaged, which may hold characters a label value cannot.
 */}}
 {{- define "scoring.labels" -}}
-{{- $labels := dict
+{{- $labels := merge (fromYaml (include "scoring.selectorLabels" .)) (dict
   "helm.sh/chart" (include "scoring.chart" .)
-  "app.kubernetes.io/name" (include "scoring.name" .)
-  "app.kubernetes.io/instance" .Release.Name
   "app.kubernetes.io/managed-by" .Release.Service
-  "app.kubernetes.io/component" "scoring"
-  "app.kubernetes.io/part-of" "mlrelease"
-  "mlrelease.io/version" .Values.versionId }}
+  "app.kubernetes.io/component" .Chart.Name
+  "app.kubernetes.io/part-of" "mlrelease") }}
+{{- with .Values.versionId }}
+{{- $_ := set $labels "mlrelease.io/version" . }}
+{{- end }}
 {{- $appVersion := regexReplaceAll "[^-A-Za-z0-9_.]+" (toString .Chart.AppVersion) "_" | trunc 63 | trimAll "-_." }}
 {{- if $appVersion }}
 {{- $_ := set $labels "app.kubernetes.io/version" $appVersion }}
@@ -99,7 +100,8 @@ ever be written into values or a manifest.
 {{- end }}
 
 {{/*
-The model version folder, the same path `mlrelease.artifact.version_uri` builds.
+The model version folder, the same path `mlrelease.store.artifact.version_uri` builds
+(tests/charts/test_helpers.py holds the two to each other).
 */}}
 {{- define "scoring.modelUri" -}}
 {{- printf "%s/%s/%s" (trimSuffix "/" .Values.model.modelsUri) .Values.model.name .Values.versionId }}

@@ -2,11 +2,12 @@
 Helpers, following `helm create`:
   training.name / training.fullname  names (fullname is the release name when it already
                                      contains the chart name, e.g. `training-<version id>`)
-  training.labels                    every label: standard + provenance (never used in selectors)
+  training.labels                    every label: the selector labels, standard and provenance ones
   training.selectorLabels            name + instance only
   training.annotations               provenance annotations + the raw build number
   training.checkovSkips              `checkov.io/skipN` annotations for one object
-  training.serviceAccountName        the ServiceAccount the Job runs as
+  training.serviceAccountName        the ServiceAccount the pods run as
+  training.modelUri                  the model version folder (mlrelease.store.artifact.version_uri)
 */}}
 
 {{- define "training.name" -}}
@@ -40,14 +41,14 @@ Standard labels win over provenance labels of the same name. The app version is 
 number once packaged, which may hold characters a label value cannot.
 */}}
 {{- define "training.labels" -}}
-{{- $labels := dict
+{{- $labels := merge (fromYaml (include "training.selectorLabels" .)) (dict
   "helm.sh/chart" (include "training.chart" .)
-  "app.kubernetes.io/name" (include "training.name" .)
-  "app.kubernetes.io/instance" .Release.Name
   "app.kubernetes.io/managed-by" .Release.Service
-  "app.kubernetes.io/component" "training"
-  "app.kubernetes.io/part-of" "mlrelease"
-  "mlrelease.io/version" .Values.versionId }}
+  "app.kubernetes.io/component" .Chart.Name
+  "app.kubernetes.io/part-of" "mlrelease") }}
+{{- with .Values.versionId }}
+{{- $_ := set $labels "mlrelease.io/version" . }}
+{{- end }}
 {{- $appVersion := regexReplaceAll "[^-A-Za-z0-9_.]+" (toString .Chart.AppVersion) "_" | trunc 63 | trimAll "-_." }}
 {{- if $appVersion }}
 {{- $_ := set $labels "app.kubernetes.io/version" $appVersion }}
@@ -96,4 +97,12 @@ ever be written into values or a manifest.
   value: {{ required "storage.workloadIdentity.accountUrl is required when storage.workloadIdentity.enabled is true" .accountUrl | quote }}
 {{- end }}
 {{- end }}
+{{- end }}
+
+{{/*
+The model version folder, the same path `mlrelease.store.artifact.version_uri` builds
+(tests/charts/test_helpers.py holds the two to each other).
+*/}}
+{{- define "training.modelUri" -}}
+{{- printf "%s/%s/%s" (trimSuffix "/" .Values.model.modelsUri) .Values.model.name .Values.versionId }}
 {{- end }}

@@ -39,7 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "once if a complete version fails its digests."
         ),
     )
-    wait.add_argument("uri", metavar="URI", help=uri_help)
+    _add_location(wait, uri_help)
     wait.add_argument(
         "--timeout",
         type=_seconds,
@@ -68,7 +68,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="Check once that the version is complete and intact.",
         description="Check _COMPLETE, manifest.json and the sha256 and size of every file.",
     )
-    verify.add_argument("uri", metavar="URI", help=uri_help)
+    _add_location(verify, uri_help)
     verify.set_defaults(func=_verify)
 
     show = actions.add_parser(
@@ -79,9 +79,39 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "commit, data, metrics, hyperparameters and library versions."
         ),
     )
-    show.add_argument("uri", metavar="URI", help=uri_help)
+    _add_location(show, uri_help)
     show.add_argument("--json", action="store_true", help="Print manifest.json itself.")
     show.set_defaults(func=_show)
+
+
+def _add_location(parser: argparse.ArgumentParser, uri_help: str) -> None:
+    """The version folder as a URI, or as its parts (the form pipelines use)."""
+    parser.add_argument("uri", metavar="URI", nargs="?", help=uri_help)
+    parts = parser.add_argument_group(
+        "or the folder's parts",
+        "The store root, model name and version id; the folder is "
+        "<models-uri>/<model-name>/<version>, as the training Job publishes it.",
+    )
+    parts.add_argument("--models-uri", help="Model store root, e.g. az://models.")
+    parts.add_argument("--model-name", help="Model name, e.g. recommender.")
+    parts.add_argument(
+        "--version", dest="version_id", help="Version id, e.g. v20261127-3-4b46ac11."
+    )
+
+
+def _locate(args: argparse.Namespace) -> None:
+    parts = (args.models_uri, args.model_name, args.version_id)
+    if args.uri and any(parts):
+        raise InputError(
+            "give the version folder as URI or as --models-uri/--model-name/--version, not both"
+        )
+    if args.uri:
+        return
+    if not all(parts):
+        raise InputError(
+            "give the version folder: URI, or all of --models-uri, --model-name and --version"
+        )
+    args.uri = artifact.version_uri(*parts)
 
 
 def _wait(args: argparse.Namespace) -> int:
@@ -90,18 +120,21 @@ def _wait(args: argparse.Namespace) -> int:
             f"--initial-delay {args.initial_delay:g} is longer than --max-delay "
             f"{args.max_delay:g}; lower it or raise --max-delay"
         )
+    _locate(args)
     manifest = artifact.wait(args.uri, args.timeout, args.initial_delay, args.max_delay)
     print(f"{args.uri}: ready, {len(manifest['files'])} files verified")
     return 0
 
 
 def _verify(args: argparse.Namespace) -> int:
+    _locate(args)
     manifest = artifact.verify(args.uri)
     print(f"{args.uri}: ok, {len(manifest['files'])} files verified")
     return 0
 
 
 def _show(args: argparse.Namespace) -> int:
+    _locate(args)
     manifest = artifact.verify(args.uri)
     if args.json:
         print(json.dumps(manifest, indent=2, sort_keys=True))
