@@ -18,7 +18,7 @@ from support.pipelines import (
     load,
     mlrelease_commands,
     pipeline_files,
-    scripts,
+    script_steps,
     substitute,
     template_references,
 )
@@ -128,8 +128,9 @@ def test_the_package_job_writes_values_and_charts_with_the_real_charts(tmp_path,
     }
     parameters = {**declared_parameters(path), **passed}
     monkeypatch.chdir(REPO)
-    for script in scripts(expand(load(path))):
-        for argv in command_lines(substitute(script, parameters, variables)):
+    for script, env in script_steps(expand(load(path))):
+        environment = {k: substitute(str(v), parameters, variables) for k, v in env.items()}
+        for argv in command_lines(substitute(script, parameters, variables), environment):
             if argv[0] == "mlrelease" and argv[1] != "version":
                 assert main(argv[1:]) == 0, argv
 

@@ -385,17 +385,23 @@ def variable_names(node: Any) -> set[str]:
 # --- script steps and the command lines in them --------------------------------------------
 
 
-def scripts(node: Any) -> Iterator[str]:
-    """The text of every `script:` and `bash:` step under a node."""
+def script_steps(node: Any) -> Iterator[tuple[str, dict]]:
+    """(text, env) of every `script:` and `bash:` step under a node."""
     if isinstance(node, dict):
         for key in ("script", "bash"):
             if isinstance(node.get(key), str):
-                yield node[key]
+                yield node[key], node.get("env") or {}
         for value in node.values():
-            yield from scripts(value)
+            yield from script_steps(value)
     elif isinstance(node, list):
         for item in node:
-            yield from scripts(item)
+            yield from script_steps(item)
+
+
+def scripts(node: Any) -> Iterator[str]:
+    """The text of every `script:` and `bash:` step under a node."""
+    for text, _ in script_steps(node):
+        yield text
 
 
 def defined_variables() -> dict[str, str]:
@@ -445,17 +451,24 @@ def substitute(text: str, parameters: dict[str, dict], variables: dict[str, str]
     return RUNTIME_EXPRESSION.sub("placeholder", text)
 
 
-def command_lines(script: str) -> list[list[str]]:
-    """Every command of a (substituted) script as argv lists, continuations joined."""
+def command_lines(script: str, environment: dict[str, str] | None = None) -> list[list[str]]:
+    """Every command of a (substituted) script as argv lists, continuations joined.
+
+    Shell variables take their value from `environment` (the step's `env:`), else a stand-in.
+    """
     script = script.replace("\\\n", " ")
     commands: list[list[str]] = []
     for line in script.splitlines():
         # `$(mlrelease ...)` command substitutions are commands of their own.
         for inner in SHELL_MLRELEASE.findall(line):
-            commands.extend(_split(SHELL_VARIABLE.sub("placeholder", inner)))
+            commands.extend(_split(_shell_variables(inner, environment or {})))
         line = SHELL_MLRELEASE.sub("placeholder", line)
-        commands.extend(_split(SHELL_VARIABLE.sub("placeholder", line)))
+        commands.extend(_split(_shell_variables(line, environment or {})))
     return commands
+
+
+def _shell_variables(line: str, environment: dict[str, str]) -> str:
+    return SHELL_VARIABLE.sub(lambda m: environment.get(m.group(1), "placeholder"), line)
 
 
 def _split(line: str) -> list[list[str]]:
