@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from scoring.recommender import Recommender
+from scoring.recommender import SAMPLE_MIN_ITEMS, SAMPLE_STRIDE, Recommender
 
 
 def make(n_users=30, n_items=50, d=6, seen_per_user=5, seed=0, popularity=None):
@@ -141,3 +141,31 @@ def test_many_tied_scores_still_come_in_item_order():
         all_scores = rec.score_pairs(np.full(4000, user), np.arange(4000))
         assert np.sum(all_scores == scores[-1]) > np.sum(scores == scores[-1])  # tie at the cut
         assert rec.recommend(user, 25).items == items.tolist()
+
+
+@pytest.mark.parametrize("k", [1, 10, 100])
+def test_a_catalogue_large_enough_for_the_sampled_search_matches_a_full_sort(k):
+    n_items = SAMPLE_MIN_ITEMS + 7_000
+    assert n_items // SAMPLE_STRIDE > 4 * k  # the strided-sample branch of _candidates runs
+    rec, arrays = make(n_users=4, n_items=n_items, d=8, seen_per_user=500, seed=5)
+    for user in range(rec.n_users):
+        items, scores = brute_force(arrays, user, k)
+        got = rec.recommend(user, k)
+        assert got.items == items.tolist()
+        np.testing.assert_allclose(got.scores, scores, rtol=1e-5, atol=1e-5)
+
+
+def test_a_large_catalogue_with_ties_at_the_cut_keeps_item_order():
+    n_items = SAMPLE_MIN_ITEMS + 1_000
+    _, arrays = make(n_users=2, n_items=n_items, d=4, seen_per_user=50, seed=6)
+    tied = {
+        **arrays,
+        "user_embeddings": np.round(arrays["user_embeddings"]),
+        "item_embeddings": np.round(arrays["item_embeddings"]),
+        "item_biases": np.zeros_like(arrays["item_biases"]),
+        "user_biases": np.zeros_like(arrays["user_biases"]),
+    }
+    rec = Recommender(**tied)
+    for user in range(2):
+        items, _ = brute_force(tied, user, 50)
+        assert rec.recommend(user, 50).items == items.tolist()
