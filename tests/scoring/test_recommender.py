@@ -25,6 +25,17 @@ def make(n_users=30, n_items=50, d=6, seen_per_user=5, seed=0, popularity=None):
     return Recommender(**arrays), arrays
 
 
+def integer_scores(arrays):
+    """Small integer factors and no biases: scores are exact integers, so many items tie."""
+    return {
+        **arrays,
+        "user_embeddings": np.round(arrays["user_embeddings"]),
+        "item_embeddings": np.round(arrays["item_embeddings"]),
+        "item_biases": np.zeros_like(arrays["item_biases"]),
+        "user_biases": np.zeros_like(arrays["user_biases"]),
+    }
+
+
 def brute_force(arrays, user, k):
     a = arrays
     scores = (
@@ -128,13 +139,7 @@ def test_many_tied_scores_still_come_in_item_order():
     _, arrays = make(n_users=3, n_items=4000, seen_per_user=10, seed=4)
     # Small integer factors and no biases: scores are exact integers, so the k-th best
     # score is shared by many items and only the tie rule decides which are returned.
-    tied = {
-        **arrays,
-        "user_embeddings": np.round(arrays["user_embeddings"]),
-        "item_embeddings": np.round(arrays["item_embeddings"]),
-        "item_biases": np.zeros_like(arrays["item_biases"]),
-        "user_biases": np.zeros_like(arrays["user_biases"]),
-    }
+    tied = integer_scores(arrays)
     rec = Recommender(**tied)
     for user in range(3):
         items, scores = brute_force(tied, user, 25)
@@ -158,13 +163,7 @@ def test_a_catalogue_large_enough_for_the_sampled_search_matches_a_full_sort(k):
 def test_a_large_catalogue_with_ties_at_the_cut_keeps_item_order():
     n_items = SAMPLE_MIN_ITEMS + 1_000
     _, arrays = make(n_users=2, n_items=n_items, d=4, seen_per_user=50, seed=6)
-    tied = {
-        **arrays,
-        "user_embeddings": np.round(arrays["user_embeddings"]),
-        "item_embeddings": np.round(arrays["item_embeddings"]),
-        "item_biases": np.zeros_like(arrays["item_biases"]),
-        "user_biases": np.zeros_like(arrays["user_biases"]),
-    }
+    tied = integer_scores(arrays)
     rec = Recommender(**tied)
     for user in range(2):
         items, _ = brute_force(tied, user, 50)
