@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from support.ci import unavailable
 from support.containers import (
     BUILD_NUMBER,
     BUILD_TIMEOUT,
@@ -38,10 +39,7 @@ def _script_reason(stderr: str) -> str:
 
 
 def _unavailable(reason: str) -> None:
-    message = f"Docker cannot run here, so the container smoke tests did not run: {reason}"
-    if os.environ.get("CI"):
-        pytest.fail(message, pytrace=False)
-    pytest.skip(message)
+    unavailable(f"Docker cannot run here, so the container smoke tests did not run: {reason}")
 
 
 @dataclass(frozen=True)
