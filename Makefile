@@ -3,8 +3,10 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 AZURITE_VERSION := 3.37.0
+# Root installs system packages itself; any other user (a CI agent) goes through sudo.
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: setup demo test lint bench images clean
+.PHONY: setup prometheus-tools demo test lint bench images clean
 
 setup: $(VENV)/.installed
 
@@ -18,6 +20,15 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 	npm install --silent --no-audit --no-fund --prefix $(VENV)/node azurite@$(AZURITE_VERSION)
 	touch $@
 
+# promtool (Debian's prometheus package) checks and unit-tests the alert rules and parses the
+# dashboard's queries. Only the binaries are wanted: where systemd runs, the package's own
+# service is stopped and disabled again at once.
+prometheus-tools:
+	command -v promtool >/dev/null || ( \
+	  $(SUDO) apt-get update -q && \
+	  $(SUDO) apt-get install -y -q --no-install-recommends prometheus && \
+	  if [ -d /run/systemd/system ]; then $(SUDO) systemctl disable --now prometheus.service; fi )
+
 demo: setup
 	$(BIN)/mlrelease demo
 
@@ -25,7 +36,7 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: lint
+test: lint prometheus-tools
 	PATH="$(CURDIR)/$(BIN):$(CURDIR)/$(VENV)/node/node_modules/.bin:$$PATH" $(BIN)/python -m pytest
 
 # Builds the training and scoring images with a private Docker daemon (see the script's header).
