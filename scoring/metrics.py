@@ -43,6 +43,14 @@ MODEL_READY = Gauge(
     ["model_version"],
     multiprocess_mode="livemin",
 )
+# `unavailable` is retried; `corrupt` and `unopenable` are final: that worker never serves.
+LOAD_FAILURE_REASONS = ("unavailable", "corrupt", "unopenable")
+MODEL_LOAD_FAILURES = Counter(
+    "scoring_model_load_failures_total",
+    "Failed attempts to load the model, by reason: unavailable (retried), corrupt or "
+    "unopenable (final).",
+    ["model_version", "reason"],
+)
 
 
 # Label children by label values: `labels()` takes a lock and validates on every call,

@@ -40,6 +40,9 @@ class ServingState:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         metrics.MODEL_READY.labels(self.version).set(0)
+        # Zeros first, so the first failure is an increase that rate() and alerts can see.
+        for reason in metrics.LOAD_FAILURE_REASONS:
+            metrics.MODEL_LOAD_FAILURES.labels(self.version, reason)
 
     @property
     def ready(self) -> bool:
@@ -52,19 +55,23 @@ class ServingState:
             loaded = self._loader(uri, self.settings.model_version or None)
         except ModelNotReadyError as error:
             self.reason = f"model {uri} is not published yet: {error}"
+            self._failed("unavailable")
             log.warning("not ready: %s", self.reason)
             return False
         except InputError as error:  # a bad URI or missing credentials will not heal
             self.reason = f"model {uri} cannot be opened: {error}"
+            self._failed("unopenable")
             log.error("refusing to serve: %s", self.reason)
             return True
         except ModelCorruptError as error:
             self.reason = f"model {uri} failed verification and will not be served: {error}"
             self.corrupt = True
+            self._failed("corrupt")
             log.error("refusing to serve: %s", self.reason)
             return True
         except Exception as error:  # storage outages and the like: keep retrying
             self.reason = f"could not read model {uri}: {type(error).__name__}: {error}"
+            self._failed("unavailable")
             log.warning("not ready: %s", self.reason)
             return False
         self.version = loaded.version or self.version
@@ -80,6 +87,9 @@ class ServingState:
             rec.n_items,
         )
         return True
+
+    def _failed(self, reason: str) -> None:
+        metrics.MODEL_LOAD_FAILURES.labels(self.version, reason).inc()
 
     def _run(self) -> None:
         # Jittered exponential backoff, so replicas that start together do not poll in step.

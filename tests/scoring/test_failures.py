@@ -1,5 +1,6 @@
 """Failing closed: a corrupt model is never served, a missing one is waited for in place."""
 
+import re
 import time
 from pathlib import Path
 
@@ -17,6 +18,16 @@ def refusals(server, workers: int = 2, timeout: float = 30.0) -> dict[int, str]:
         reasons[response.json()["worker"]] = response.json()["reason"]
         time.sleep(0.02)
     return reasons
+
+
+def load_failures(server, version: str) -> dict[str, float]:
+    """scoring_model_load_failures_total by reason for one version, over every worker."""
+    pattern = re.compile(
+        rf'^scoring_model_load_failures_total{{model_version="{re.escape(version)}",'
+        r'reason="(\w+)"} (\S+)$',
+        re.MULTILINE,
+    )
+    return {reason: float(value) for reason, value in pattern.findall(server.get("/metrics").text)}
 
 
 def test_a_corrupt_model_is_never_served_and_the_log_names_the_file(
@@ -47,6 +58,8 @@ def test_a_corrupt_model_is_never_served_and_the_log_names_the_file(
     assert "refusing to serve" in log
     assert "user_embeddings.npy does not match the sha256 in the manifest" in log
     assert server.process.poll() is None
+    # One final refusal per worker, counted for the ScoringModelLoadFailed alert.
+    assert load_failures(server, target.name) == {"unavailable": 0, "corrupt": 2, "unopenable": 0}
 
 
 def test_a_missing_model_is_retried_until_published_without_a_restart(
@@ -75,3 +88,5 @@ def test_a_missing_model_is_retried_until_published_without_a_restart(
     assert log.count("not published yet") >= 4  # both workers retried, more than once
     assert log.count("Booting worker") == 2  # no worker was restarted
     assert server.process.poll() is None
+    failures = load_failures(server, target.name)
+    assert failures["unavailable"] >= 4 and failures["corrupt"] == failures["unopenable"] == 0
