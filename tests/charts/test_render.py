@@ -1,8 +1,8 @@
 """Render every chart over a matrix of values on the Helm engine and check every object.
 
-Each object validates with kubernetes-validate --strict (1.29 and 1.33) or, for Istio kinds,
-against the Istio CRD schema with unknown fields rejected; then the objects are checked
-against the contracts the workloads and the routing depend on.
+Each object validates with kubernetes-validate --strict (1.29 and 1.33) or, for Istio and
+Prometheus operator kinds, against their CRD schemas with unknown fields rejected; then the
+objects are checked against the contracts the workloads and the routing depend on.
 """
 
 import pytest
@@ -10,9 +10,11 @@ from support.charts import (
     CHART_NAMES,
     CHARTS,
     K8S_VERSIONS,
+    PROMETHEUS_OPERATOR_CRDS,
     ci_values,
     render_objects,
     shared_schema,
+    validate_custom_resource,
     validate_istio,
     validate_kubernetes,
 )
@@ -37,6 +39,11 @@ K8S_KINDS = {
     "routing": {"Service"},
 }
 ISTIO_KINDS = {"DestinationRule", "VirtualService", "Gateway"}
+MONITORING_KINDS = {
+    "training": set(),
+    "scoring": {"ServiceMonitor", "PodMonitor"},
+    "routing": set(),
+}
 CREDENTIALS = {"AZURE_STORAGE_CONNECTION_STRING", "AZURE_STORAGE_ACCOUNT_URL"}
 
 
@@ -83,6 +90,14 @@ def _cases():
     for name in CHART_NAMES:
         cases.append((name, "defaults", {}, f"{name}-vdev"))
         cases.append((name, "ci", ci_values(CHARTS, name), f"{name}-v20261127-3"))
+    # The ci values scrape with a ServiceMonitor; the PodMonitor is the alternative.
+    pod_monitor = ci_values(CHARTS, "scoring")
+    pod_monitor["monitoring"]["serviceMonitor"]["enabled"] = False
+    pod_monitor["monitoring"]["podMonitor"] = {
+        **pod_monitor["monitoring"]["serviceMonitor"],
+        "enabled": True,
+    }
+    cases.append(("scoring", "ci-podmonitor", pod_monitor, "scoring-v20261127-3"))
     for build_number in BUILDS:
         for storage in ("secret", "identity", "volume"):
             build = _build(build_number, storage)
@@ -130,6 +145,9 @@ def test_every_object_validates(charts, name, case, values, release):
         if obj["apiVersion"].startswith("networking.istio.io/"):
             assert obj["kind"] in ISTIO_KINDS
             validate_istio(obj, shared_schema("istio-crds.gen.yaml"))
+        elif obj["apiVersion"].startswith("monitoring.coreos.com/"):
+            assert obj["kind"] in MONITORING_KINDS[name], obj["kind"]
+            validate_custom_resource(obj, PROMETHEUS_OPERATOR_CRDS)
         else:
             assert obj["kind"] in K8S_KINDS[name], obj["kind"]
             # kubernetes-validate passes unknown kinds silently; here that is a failure.
@@ -138,18 +156,22 @@ def test_every_object_validates(charts, name, case, values, release):
 
 
 def test_the_matrix_covers_every_kind(charts):
-    kinds, istio, kubernetes = set(), 0, 0
+    kinds, istio, monitoring, kubernetes = set(), 0, 0, 0
     for name, _, values, release in CASES:
         for obj in render_objects(charts[name], values, release):
             kinds.add(obj["kind"])
             if obj["apiVersion"].startswith("networking.istio.io/"):
                 istio += 1
+            elif obj["apiVersion"].startswith("monitoring.coreos.com/"):
+                monitoring += 1
             else:
                 kubernetes += 1
-    assert kinds == set().union(*K8S_KINDS.values()) | ISTIO_KINDS
+    every_kind = set().union(*K8S_KINDS.values(), *MONITORING_KINDS.values()) | ISTIO_KINDS
+    assert kinds == every_kind
     print(
         f"\n{len(CASES)} renders: {kubernetes} Kubernetes objects "
-        f"x {len(K8S_VERSIONS)} versions, {istio} Istio objects"
+        f"x {len(K8S_VERSIONS)} versions, {istio} Istio objects, "
+        f"{monitoring} Prometheus operator objects"
     )
 
 

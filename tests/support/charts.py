@@ -17,6 +17,9 @@ REPO = Path(__file__).resolve().parents[2]
 CHARTS = REPO / "charts"
 CHART_NAMES = ("training", "scoring", "routing")
 SHARED_SCHEMAS = REPO.parent / "shared" / "schemas"
+# Reference schemas kept in the repository (tests/schemas/README.md names their sources).
+SCHEMAS = REPO / "tests" / "schemas"
+PROMETHEUS_OPERATOR_CRDS = SCHEMAS / "prometheus-operator-crds.yaml"
 
 
 def shared_schema(name: str) -> Path:
@@ -61,11 +64,21 @@ def validate_kubernetes(obj: dict[str, Any]) -> bool:
     return True
 
 
+def _python_pattern(pattern: str) -> str:
+    # CRD patterns are Go (RE2) expressions, where a flag group such as `^(?i)(abort|warn)?$`
+    # may stand mid-pattern; Python accepts global flags only at the start.
+    if "(?i)" in pattern and not pattern.startswith("(?i)"):
+        return "(?i)" + pattern.replace("(?i)", "")
+    return pattern
+
+
 def _close(schema: Any) -> Any:
     # Reject unknown fields the way the API server's structural schema pruning would surface
     # them: every object with `properties` but no explicit stance on extra keys is closed.
     if isinstance(schema, dict):
         schema = {key: _close(value) for key, value in schema.items()}
+        if isinstance(schema.get("pattern"), str):
+            schema["pattern"] = _python_pattern(schema["pattern"])
         if (
             "properties" in schema
             and "additionalProperties" not in schema
@@ -79,7 +92,7 @@ def _close(schema: Any) -> Any:
 
 
 @functools.cache
-def istio_spec_validators(crds_path: Path) -> dict[tuple[str, str], Any]:
+def crd_spec_validators(crds_path: Path) -> dict[tuple[str, str], Any]:
     """{(apiVersion, kind): validator of the closed `spec` schema} for every served version."""
     schemas = {}
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -96,9 +109,17 @@ def istio_spec_validators(crds_path: Path) -> dict[tuple[str, str], Any]:
     return schemas
 
 
-def validate_istio(obj: dict[str, Any], crds_path: Path) -> None:
+def validate_custom_resource(obj: dict[str, Any], crds_path: Path) -> None:
+    """Check a custom resource's `spec` against its CRD's schema, unknown fields rejected."""
     key = (obj["apiVersion"], obj["kind"])
-    validators = istio_spec_validators(crds_path)
-    assert key in validators, f"no Istio CRD schema for {key}"
+    validators = crd_spec_validators(crds_path)
+    assert key in validators, f"no CRD schema for {key} in {crds_path.name}"
     validators[key].validate(obj["spec"])
     assert set(obj) <= {"apiVersion", "kind", "metadata", "spec"}, sorted(obj)
+    metadata = obj["metadata"]
+    for field in ("labels", "annotations"):
+        assert all(isinstance(v, str) for v in (metadata.get(field) or {}).values()), field
+
+
+def validate_istio(obj: dict[str, Any], crds_path: Path) -> None:
+    validate_custom_resource(obj, crds_path)

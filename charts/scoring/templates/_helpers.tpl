@@ -8,6 +8,8 @@ Helpers, following `helm create`:
   scoring.checkovSkips              `checkov.io/skipN` annotations for one object
   scoring.serviceAccountName        the ServiceAccount the pods run as
   scoring.modelUri                  the model version folder (mlrelease.store.artifact.version_uri)
+  scoring.scrapeEndpoint            the /metrics endpoint of the ServiceMonitor or PodMonitor
+  scoring.scrapeAnnotations         `prometheus.io/*` pod annotations, when switched on
 */}}
 
 {{- define "scoring.name" -}}
@@ -148,5 +150,44 @@ capabilities:
 - name: models
   mountPath: {{ .Values.storage.localVolume.mountPath }}
   readOnly: true
+{{- end }}
+{{- end }}
+
+{{/*
+The scrape of this version's /metrics, shared by the ServiceMonitor and the PodMonitor.
+Both at once would store every sample twice and double every sum in the alert rules; the
+schema cannot say "not both", so the templates refuse it here.
+Call with (list $ <.Values.monitoring.serviceMonitor or .podMonitor>).
+*/}}
+{{- define "scoring.scrapeEndpoint" -}}
+{{- $root := index . 0 }}
+{{- $monitor := index . 1 }}
+{{- if and $root.Values.monitoring.serviceMonitor.enabled $root.Values.monitoring.podMonitor.enabled }}
+{{- fail "monitoring.serviceMonitor and monitoring.podMonitor scrape the same pods; enable only one" }}
+{{- end }}
+- port: http
+  path: /metrics
+  {{- with $monitor.interval }}
+  interval: {{ . }}
+  {{- end }}
+  {{- with $monitor.scrapeTimeout }}
+  scrapeTimeout: {{ . }}
+  {{- end }}
+  {{- with $monitor.relabelings }}
+  relabelings:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with $monitor.metricRelabelings }}
+  metricRelabelings:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+{{- end }}
+
+{{/* Pod annotations for annotation-based discovery; explicit podAnnotations win. */}}
+{{- define "scoring.scrapeAnnotations" -}}
+{{- if .Values.monitoring.scrapeAnnotations }}
+prometheus.io/scrape: "true"
+prometheus.io/port: {{ .Values.server.port | quote }}
+prometheus.io/path: /metrics
 {{- end }}
 {{- end }}
