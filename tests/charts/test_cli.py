@@ -88,7 +88,13 @@ def test_template_prints_manifests_and_fails_with_helms_message(tmp_path):
     result = mlrelease("template", "charts/routing", "-f", "charts/routing/ci/ci-values.yaml")
     assert result.returncode == 0, result.stderr
     kinds = [d["kind"] for d in yaml.safe_load_all(result.stdout) if d]
-    assert sorted(kinds) == ["DestinationRule", "Gateway", "Service", "VirtualService"]
+    assert sorted(kinds) == [
+        "DestinationRule",
+        "Gateway",
+        "PrometheusRule",
+        "Service",
+        "VirtualService",
+    ]
     bad = tmp_path / "bad.yaml"
     bad.write_text("versions:\n  - {name: va, weight: 60}\n")
     result = mlrelease("template", "charts/routing", "-f", bad)

@@ -42,7 +42,7 @@ ISTIO_KINDS = {"DestinationRule", "VirtualService", "Gateway"}
 MONITORING_KINDS = {
     "training": set(),
     "scoring": {"ServiceMonitor", "PodMonitor"},
-    "routing": set(),
+    "routing": {"PrometheusRule"},
 }
 CREDENTIALS = {"AZURE_STORAGE_CONNECTION_STRING", "AZURE_STORAGE_ACCOUNT_URL"}
 
