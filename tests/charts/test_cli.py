@@ -89,6 +89,7 @@ def test_template_prints_manifests_and_fails_with_helms_message(tmp_path):
     assert result.returncode == 0, result.stderr
     kinds = [d["kind"] for d in yaml.safe_load_all(result.stdout) if d]
     assert sorted(kinds) == [
+        "ConfigMap",
         "DestinationRule",
         "Gateway",
         "PrometheusRule",

@@ -9,7 +9,7 @@ import pytest
 import yaml
 from support.charts import CHARTS, PROMETHEUS_OPERATOR_CRDS, ci_values, render_objects
 from support.charts import validate_custom_resource as validate
-from support.prometheus import alerts, rule_groups, run_promtool
+from support.prometheus import DASHBOARD, RULES_FILE, alerts, rule_groups, run_promtool
 
 from mlrelease.errors import InputError
 
@@ -184,6 +184,15 @@ def _annotations(version):
             text = text.replace("{{ " + name + " }}", value)
         filled[key] = text
     return filled
+
+
+def test_the_dashboard_config_map_ships_the_generated_json(charts):
+    values = ci_values(CHARTS, "routing")
+    config = _by_kind(render_objects(charts["routing"], values, "scoring-routing"))["ConfigMap"]
+    assert config["data"] == {DASHBOARD.name: DASHBOARD.read_text(encoding="utf-8")}
+    assert config["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert config["metadata"]["annotations"]["grafana_folder"] == "mlrelease"
+    assert RULES_FILE.exists()
 
 
 def test_the_notes_list_every_alert_with_its_expression(charts):

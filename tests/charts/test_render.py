@@ -36,7 +36,7 @@ K8S_KINDS = {
         "ServiceAccount",
         "Pod",
     },
-    "routing": {"Service"},
+    "routing": {"Service", "ConfigMap"},
 }
 ISTIO_KINDS = {"DestinationRule", "VirtualService", "Gateway"}
 MONITORING_KINDS = {
