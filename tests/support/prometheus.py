@@ -5,7 +5,6 @@ Istio and kube-state-metrics names the rules and the dashboard read are listed h
 each against the exporter that documents it.
 """
 
-import os
 import re
 import shutil
 import subprocess
@@ -13,12 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import promql_parser
-import pytest
 import yaml
 from prometheus_client.metrics import MetricWrapperBase
 
 from scoring import metrics as scoring_metrics
 from support.charts import CHARTS, REPO
+from support.ci import unavailable
 
 RULES_FILE = CHARTS / "routing" / "rules" / "mlrelease.rules.yaml"
 RULES_TESTS = REPO / "tests" / "prometheus" / "rules_test.yaml"
@@ -70,12 +69,10 @@ GRAFANA_VARIABLES = {
 
 
 def promtool() -> str:
-    """The promtool binary (Debian's prometheus package): skip where absent, never under CI."""
+    """The promtool binary (Debian's prometheus package): skip where absent, never in CI."""
     path = shutil.which("promtool")
     if path is None:
-        if os.environ.get("CI"):
-            pytest.fail("promtool is missing; `make prometheus-tools` installs it")
-        pytest.skip("promtool is absent: `make prometheus-tools` installs it")
+        unavailable("promtool is absent: `make prometheus-tools` installs it")
     return path
 
 
