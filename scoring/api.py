@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from scoring import metrics
 from scoring.state import ServingState
 
 Response = tuple[dict[str, Any], int]
@@ -95,6 +96,7 @@ def recommendations(state: ServingState, user_id: str, query: Mapping[str, str])
         top, fallback = rec.popular(k), "popularity"
     else:
         top, fallback = rec.recommend(index, k), None
+    metrics.observe_recommendation(state.version, fallback, top.scores[0] if top.scores else None)
     item_ids = loaded.item_ids
     items = [
         {"item_id": item_ids[i], "score": s} for i, s in zip(top.items, top.scores, strict=True)

@@ -37,6 +37,47 @@ LATENCY = Histogram(
     ["model_version", "endpoint"],
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
 )
+# Model-aware signals for canary analysis: what a version answers, not only how fast.
+RECOMMENDATIONS = Counter(
+    "scoring_recommendations_total",
+    "Recommendation answers, by model version and fallback (none, or popularity for an "
+    "unknown user).",
+    ["model_version", "fallback"],
+)
+# Top-1 scores of a healthy LightFM model sit in a few units; the wide outer buckets keep a
+# diverged model's scores (hundreds, or far below zero) measurable instead of clipped.
+TOP_SCORE = Histogram(
+    "scoring_top_score",
+    "Score of the best item in each personalised recommendation answer.",
+    ["model_version"],
+    buckets=(
+        -1000.0,
+        -100.0,
+        -10.0,
+        -5.0,
+        -2.0,
+        -1.0,
+        -0.5,
+        0.0,
+        0.5,
+        1.0,
+        1.5,
+        2.0,
+        2.5,
+        3.0,
+        4.0,
+        5.0,
+        6.0,
+        8.0,
+        10.0,
+        15.0,
+        20.0,
+        50.0,
+        100.0,
+        1000.0,
+    ),
+)
+FALLBACKS = ("none", "popularity")
 MODEL_READY = Gauge(
     "scoring_model_ready",
     "1 when the model is loaded and verified in every live worker.",
@@ -74,6 +115,25 @@ def observe(version: str, endpoint: str, method: str, status: int, seconds: floa
     latency.observe(seconds)
     if errors is not None:
         errors.inc()
+
+
+def start_version(version: str) -> None:
+    """Create this version's series at zero before any answer.
+
+    Prometheus counts an increase only between two samples, so a series that first
+    appears already at 5 hides those 5 from `rate()`; zeros scraped first make every
+    answer count.
+    """
+    for fallback in FALLBACKS:
+        RECOMMENDATIONS.labels(version, fallback)
+    TOP_SCORE.labels(version)
+
+
+def observe_recommendation(version: str, fallback: str | None, top_score: float | None) -> None:
+    """Count one recommendation answer: its fallback and, when personalised, its best score."""
+    RECOMMENDATIONS.labels(version, fallback or "none").inc()
+    if fallback is None and top_score is not None:
+        TOP_SCORE.labels(version).observe(top_score)
 
 
 def render() -> tuple[bytes, str]:

@@ -43,6 +43,7 @@ class ServingState:
         # Zeros first, so the first failure is an increase that rate() and alerts can see.
         for reason in metrics.LOAD_FAILURE_REASONS:
             metrics.MODEL_LOAD_FAILURES.labels(self.version, reason)
+        metrics.start_version(self.version)
 
     @property
     def ready(self) -> bool:

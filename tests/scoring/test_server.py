@@ -230,3 +230,28 @@ def test_metrics_aggregate_all_workers_by_version_endpoint_and_status(server, ve
         rf'model_version="{re.escape(version)}"\}} [1-9]',
         text,
     )
+
+
+def _sample(text: str, name: str, version: str, extra: str = "") -> float:
+    labels = rf'\{{{extra}model_version="{re.escape(version)}"\}}'
+    match = re.search(rf"^{name}{labels} (\S+)$", text, re.MULTILINE)
+    return float(match.group(1)) if match else 0.0
+
+
+def test_metrics_count_fallbacks_and_top_scores_by_version(server, version, loaded):
+    known = loaded.user_ids[0]
+    before = server.get("/metrics").text
+    for _ in range(3):
+        assert server.get(f"/recommendations/{known}").json()["fallback"] is None
+    assert server.get("/recommendations/nobody-knows-me").json()["fallback"] == "popularity"
+    text = server.get("/metrics").text
+
+    def delta(name, extra=""):
+        return _sample(text, name, version, extra) - _sample(before, name, version, extra)
+
+    assert delta("scoring_recommendations_total", 'fallback="none",') == 3
+    assert delta("scoring_recommendations_total", 'fallback="popularity",') == 1
+    # Only personalised answers have a meaningful best score; the popularity list has none.
+    assert delta("scoring_top_score_count") == 3
+    best = server.get(f"/recommendations/{known}").json()["items"][0]["score"]
+    assert delta("scoring_top_score_sum") == pytest.approx(3 * best, rel=1e-4)
