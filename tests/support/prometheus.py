@@ -1,4 +1,5 @@
-"""Prometheus test support: promtool, the metric names queries may use, and PromQL parsing.
+"""Prometheus test support: promtool and the prometheus server, the metric names queries may
+use, and PromQL parsing.
 
 The scoring service owns the names of its metrics (scoring/metrics.py registers them); the
 Istio and kube-state-metrics names the rules and the dashboard read are listed here once,
@@ -15,6 +16,7 @@ import promql_parser
 import yaml
 from prometheus_client.metrics import MetricWrapperBase
 
+from mlrelease.rehearsal.prometheus import INSTALL_HINT, find_prometheus
 from scoring import metrics as scoring_metrics
 from support.charts import CHARTS, REPO
 from support.ci import unavailable
@@ -74,6 +76,15 @@ def promtool() -> str:
     if path is None:
         unavailable("promtool is absent: `make prometheus-tools` installs it")
     return path
+
+
+def require_prometheus() -> str:
+    """The prometheus server binary (the same package), for tests that run a real Prometheus."""
+    binary = find_prometheus()
+    if binary is None:
+        unavailable(f"prometheus not found; {INSTALL_HINT}")
+    assert binary is not None
+    return binary
 
 
 def run_promtool(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:

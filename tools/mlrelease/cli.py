@@ -10,12 +10,22 @@ import logging
 import sys
 
 from mlrelease import __version__
-from mlrelease.commands import demo, model, package, provenance, template, traffic, values, version
+from mlrelease.commands import (
+    analyze,
+    demo,
+    model,
+    package,
+    provenance,
+    template,
+    traffic,
+    values,
+    version,
+)
 from mlrelease.errors import MlreleaseError
 
 # Each module defines `register(subparsers)`; its parsers set `func(args) -> int`. Heavy
 # libraries (the Helm engine, the store clients) load inside the commands that use them.
-COMMANDS = (version, provenance, values, template, package, traffic, model, demo)
+COMMANDS = (version, provenance, values, template, package, traffic, model, analyze, demo)
 
 log = logging.getLogger("mlrelease")
 

@@ -1,0 +1,104 @@
+"""A real Prometheus for rehearsals and tests, on 127.0.0.1 only, with its data in a folder.
+
+The binary is Debian's `prometheus` package (`make setup` installs it). Each run writes its
+own configuration: the given targets scraped every second, so a canary step of a few
+seconds already has enough samples for `rate()`. No system service is involved: the
+process is started here and stopped here.
+"""
+
+import json
+import shutil
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+from mlrelease.errors import MlreleaseError
+from mlrelease.rehearsal.azurite import free_port
+
+INSTALL_HINT = (
+    "run `make setup` (it installs Debian's prometheus package) or "
+    "`apt-get install --no-install-recommends prometheus`"
+)
+
+
+def find_prometheus() -> str | None:
+    """The `prometheus` binary on PATH (Debian installs it in /usr/bin)."""
+    return shutil.which("prometheus")
+
+
+def scrape_config(jobs: dict[str, list[str]], interval: str = "1s") -> str:
+    """prometheus.yml scraping each job's `host:port` targets every `interval`.
+
+    JSON is valid YAML, and `json.dumps` quotes every value, so nothing needs escaping.
+    """
+    config = {
+        "global": {"scrape_interval": interval, "evaluation_interval": interval},
+        "scrape_configs": [
+            {"job_name": name, "static_configs": [{"targets": targets}]}
+            for name, targets in jobs.items()
+        ],
+    }
+    return json.dumps(config, indent=2) + "\n"
+
+
+class PrometheusServer:
+    """One Prometheus process on 127.0.0.1 with its config and TSDB in `workdir`."""
+
+    def __init__(self, binary: str, workdir: Path, jobs: dict[str, list[str]]) -> None:
+        self.binary = binary
+        self.workdir = Path(workdir)
+        self.jobs = jobs
+        self.port = free_port()
+        self.process: subprocess.Popen | None = None
+        self.log_path = self.workdir / "prometheus.log"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 30) -> "PrometheusServer":
+        """Start Prometheus and wait until `/-/ready` answers."""
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        config = self.workdir / "prometheus.yml"
+        config.write_text(scrape_config(self.jobs))
+        command = [
+            self.binary,
+            f"--config.file={config}",
+            f"--storage.tsdb.path={self.workdir / 'data'}",
+            f"--web.listen-address=127.0.0.1:{self.port}",
+            "--storage.tsdb.retention.time=1h",
+            "--log.level=warn",
+        ]
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise MlreleaseError(
+                    f"prometheus exited with {self.process.returncode}: "
+                    + self.log_path.read_text(errors="replace")[-2000:]
+                )
+            try:
+                with urllib.request.urlopen(f"{self.url}/-/ready", timeout=1) as response:
+                    if response.status == 200:
+                        return self
+            except OSError:
+                pass
+            time.sleep(0.2)
+        self.stop()
+        raise MlreleaseError(
+            f"prometheus did not become ready on port {self.port} in {timeout:g} s"
+        )
+
+    def stop(self) -> None:
+        """Terminate Prometheus by its PID (SIGKILL after 10 s)."""
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=30)
