@@ -20,16 +20,17 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 	npm install --silent --no-audit --no-fund --prefix $(VENV)/node azurite@$(AZURITE_VERSION)
 	touch $@
 
-# promtool (Debian's prometheus package) checks and unit-tests the alert rules and parses the
-# dashboard's queries. Only the binaries are wanted: where systemd runs, the package's own
-# service is stopped and disabled again at once.
+# Debian's prometheus package: promtool checks and unit-tests the alert rules and parses the
+# dashboard's queries; the prometheus server answers the canary analysis (its tests and the
+# rehearsal). Only the binaries are wanted: where systemd runs, the package's own service is
+# stopped and disabled again at once.
 prometheus-tools:
-	command -v promtool >/dev/null || ( \
+	command -v promtool >/dev/null && command -v prometheus >/dev/null || ( \
 	  $(SUDO) apt-get update -q && \
 	  $(SUDO) apt-get install -y -q --no-install-recommends prometheus && \
 	  if [ -d /run/systemd/system ]; then $(SUDO) systemctl disable --now prometheus.service; fi )
 
-demo: setup
+demo: setup prometheus-tools
 	$(BIN)/mlrelease demo
 
 lint: setup
