@@ -3,12 +3,16 @@
 `wait` is the scoring pod's init container: it blocks until the version's `_COMPLETE`
 marker exists and every file matches its digest, so a pod never serves a partial or
 tampered model. `verify` checks once; `show` prints what the manifest records.
+`list` shows every version of a model with whether the routing references it; `prune`
+deletes complete, unreferenced versions beyond the newest N.
 Exit codes: 0 verified, 1 not ready / corrupt / timed out / storage failure, 2 bad input.
 """
 
 import argparse
 import json
 import math
+import sys
+from pathlib import Path
 from typing import Any
 
 from mlrelease.errors import InputError
@@ -83,6 +87,44 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     show.add_argument("--json", action="store_true", help="Print manifest.json itself.")
     show.set_defaults(func=_show)
 
+    store_help = "Model store root, e.g. az://models or a local path."
+    listing = actions.add_parser(
+        "list",
+        help="List every version of a model: build, date, metrics, routing.",
+        description=(
+            "List every version folder of a model, oldest first: its status (complete, "
+            "incomplete, corrupt), build number, creation date, metrics and, with --routing, "
+            "how the routing references it."
+        ),
+    )
+    listing.add_argument("--models-uri", required=True, help=store_help)
+    listing.add_argument("--model-name", required=True, help="The model's folder name.")
+    listing.add_argument("--routing", type=Path, help="The routing values in force.")
+    listing.add_argument("--json", action="store_true", help="Print JSON instead of a table.")
+    listing.set_defaults(func=_list)
+
+    prune = actions.add_parser(
+        "prune",
+        help="Delete complete, unreferenced versions beyond the newest N.",
+        description=(
+            "Delete the versions that are complete, not referenced by the routing at any "
+            "weight, and older than the newest --keep complete versions. Incomplete versions "
+            "(maybe a publish in progress) always stay. Refuses when the routing names a "
+            "version the store does not hold: the routing and the store do not belong "
+            "together, so nothing about references can be trusted."
+        ),
+    )
+    prune.add_argument("--models-uri", required=True, help=store_help)
+    prune.add_argument("--model-name", required=True, help="The model's folder name.")
+    prune.add_argument("--routing", required=True, type=Path, help="The routing values in force.")
+    prune.add_argument(
+        "--keep", required=True, type=int, help="How many of the newest versions stay (>= 1)."
+    )
+    prune.add_argument(
+        "--dry-run", action="store_true", help="Say what would be deleted; delete nothing."
+    )
+    prune.set_defaults(func=_prune)
+
 
 def _add_location(parser: argparse.ArgumentParser, uri_help: str) -> None:
     """The version folder as a URI, or as its parts (the form pipelines use)."""
@@ -140,6 +182,75 @@ def _show(args: argparse.Namespace) -> int:
         print(json.dumps(manifest, indent=2, sort_keys=True))
     else:
         print(summary(args.uri, manifest), end="")
+    return 0
+
+
+def _references(path: Path | None) -> dict[str, str]:
+    """{version: how the routing at `path` uses it}: a weight, an A/B rule, the mirror."""
+    if path is None:
+        return {}
+    from mlrelease.traffic import document
+    from mlrelease.values import yamlio
+
+    routing = document.check(yamlio.load_path(path), str(path))
+    uses = {entry["name"]: [f"weight {entry['weight']}"] for entry in routing["versions"]}
+    for rule in routing["abRules"]:
+        uses[rule["version"]].append(f"A/B {rule['header']}")
+    if routing.get("mirror"):
+        uses[routing["mirror"]["version"]].append("mirror")
+    return {name: ", ".join(parts) for name, parts in uses.items()}
+
+
+def _list(args: argparse.Namespace) -> int:
+    from mlrelease.store import catalog
+
+    references = _references(args.routing)
+    versions = catalog.list_versions(catalog.model_store(args.models_uri, args.model_name))
+    if args.json:
+        rows = [
+            {**info.to_dict(), "routing": references.get(info.version, "")} for info in versions
+        ]
+        print(json.dumps(rows, indent=2))
+        return 0
+    table = [("version", "status", "build", "created", "metrics", "routing")]
+    for info in versions:
+        routing = references.get(info.version, "-" if args.routing else "")
+        table.append(
+            (info.version, info.status, info.build_number, info.created_at[:19],
+             _metrics(info.metrics).replace("  ", " "), routing)
+        )  # fmt: skip
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+    for row in table:
+        print(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        )
+    if not versions:
+        print(f"no versions of {args.model_name} under {args.models_uri}", file=sys.stderr)
+    return 0
+
+
+def _prune(args: argparse.Namespace) -> int:
+    from mlrelease.store import catalog
+
+    references = _references(args.routing)
+    store = catalog.model_store(args.models_uri, args.model_name)
+    versions = catalog.list_versions(store)
+    missing = sorted(set(references) - {info.version for info in versions})
+    if missing:
+        raise InputError(
+            f"{args.routing} routes to {', '.join(missing)}, which {store.uri} does not hold; "
+            "refusing to prune: check --models-uri, --model-name and --routing belong together"
+        )
+    delete, kept = catalog.prune_plan(versions, references, args.keep)
+    for version, reason in kept.items():
+        print(f"keep    {version}: {reason}", file=sys.stderr)
+    for info in delete:
+        if args.dry_run:
+            print(f"would delete {info.version}")
+            continue
+        count = catalog.delete_version(store, info.version)
+        print(f"deleted {info.version}")
+        print(f"deleted {store.uri}/{info.version} ({count} files)", file=sys.stderr)
     return 0
 
 

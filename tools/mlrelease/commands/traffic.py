@@ -78,6 +78,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     mirror.add_argument("--percent", type=_number, default=100.0, help="0-100 (100).")
     mirror.set_defaults(func=_edit(lambda a: operations.set_mirror(a.doc, a.version, a.percent)))
 
+    retire = _add_action(actions, "retire", "Drop old versions at weight 0 from the routing.")
+    retire.description = (
+        "Drop the versions at weight 0 beyond the newest N (in the order they entered the "
+        "routing). A version with weight above 0, an A/B rule or the mirror always stays. "
+        "The dropped version ids are printed, one per line, after the new split, and written "
+        "to --retired-list so a pipeline can uninstall their scoring releases."
+    )
+    retire.add_argument(
+        "--keep", required=True, type=_count, help="How many of the newest versions to keep."
+    )
+    retire.add_argument(
+        "--retired-list", type=Path, help="Write the dropped version ids here, one per line."
+    )
+    retire.set_defaults(func=_run_retire)
+
     plan = _add_action(actions, "plan", "Write the documents of a canary rollout.", out=False)
     plan.add_argument("--version", required=True, help="The version being rolled out.")
     plan.add_argument(
@@ -133,6 +148,16 @@ def _number(text: str) -> float:
         return float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= 0")
+    return value
 
 
 def _steps(text: str) -> list[float]:
@@ -201,6 +226,24 @@ def _run_set(args: argparse.Namespace) -> int:
         weights = {entry["name"]: entry["weight"] for entry in args.doc["versions"]}
         weights = {name: weight for name, weight in weights.items() if name not in args.drop}
     return _write(args, operations.set_weights(args.doc, weights, args.drop))
+
+
+def _run_retire(args: argparse.Namespace) -> int:
+    _prepare(args)
+    if args.current is None:
+        raise InputError("retire needs --current: the routing values in force")
+    doc, dropped = operations.retire(args.doc, args.keep)
+    _write(args, doc)
+    if args.retired_list:
+        yamlio.write_atomic(args.retired_list, "".join(f"{name}\n" for name in dropped))
+    for name in dropped:
+        print(f"retired {name}")
+    if not dropped:
+        print(
+            f"nothing to retire: every version is in use or among the newest {args.keep}",
+            file=sys.stderr,
+        )
+    return 0
 
 
 def _add_ab_rule(args: argparse.Namespace) -> operations.Document:

@@ -66,6 +66,11 @@ class Store:
         """Create `key` holding `data`; `AlreadyExistsError` if it exists, even by a race."""
         raise NotImplementedError
 
+    def delete(self, key: str) -> None:
+        """Remove `key` (absent is fine). Only `mlrelease model prune` deletes, and only
+        whole versions that nothing routes to."""
+        raise NotImplementedError
+
     def child(self, *parts: str) -> "Store":
         """The store rooted at `<uri>/<parts...>`."""
         raise NotImplementedError

@@ -119,6 +119,14 @@ class AzureStore(Store):
         except AzureError as error:
             raise self._error("cannot write", self.key_uri(key), error) from None
 
+    def delete(self, key: str) -> None:
+        try:
+            self._container.delete_blob(self._name(key))
+        except ResourceNotFoundError:
+            return
+        except AzureError as error:
+            raise self._error("cannot delete", self.key_uri(key), error) from None
+
     def child(self, *parts: str) -> "AzureStore":
         key = join_key(*parts)
         prefix = f"{self._prefix}/{key}" if self._prefix else key

@@ -104,6 +104,22 @@ class LocalStore(Store):
             with contextlib.suppress(OSError):
                 temp.unlink(missing_ok=True)
 
+    def delete(self, key: str) -> None:
+        path = self._path(key)
+        try:
+            path.unlink(missing_ok=True)
+            # Empty folders left behind would read as versions that "hold nothing yet".
+            for folder in path.parents:
+                if folder == self.root or not folder.is_relative_to(self.root):
+                    break
+                if any(folder.iterdir()):
+                    break
+                folder.rmdir()
+        except OSError as error:
+            raise StoreError(
+                f"cannot delete {self.key_uri(key)}: {error.strerror or error}"
+            ) from None
+
     def child(self, *parts: str) -> "LocalStore":
         key = join_key(*parts)
         return LocalStore(self.root.joinpath(*key.split("/")), f"{self.uri.rstrip('/')}/{key}")

@@ -157,6 +157,31 @@ def plan(document: Document, version: str, steps: Sequence[float]) -> list[Docum
     return [canary(document, version, step) for step in steps]
 
 
+def retire(document: Document, keep: int) -> tuple[Document, list[str]]:
+    """Drop the versions at weight 0 beyond the newest `keep`; return (document, dropped).
+
+    Newest means listed last: a version enters the document at the end when it first gets
+    traffic, so the list is in order of arrival. A version with weight above 0, an A/B rule
+    or the mirror is never dropped, whatever its age.
+    """
+    if isinstance(keep, bool) or not isinstance(keep, int) or keep < 0:
+        raise InputError(f"--keep {keep!r} must be a whole number >= 0")
+    names = _names(document)
+    newest = set(names[len(names) - keep :]) if keep else set()
+    in_use = {rule["version"] for rule in document.get("abRules", [])}
+    if document.get("mirror"):
+        in_use.add(document["mirror"]["version"])
+    dropped = [
+        entry["name"]
+        for entry in document["versions"]
+        if entry["weight"] == 0 and entry["name"] not in newest and entry["name"] not in in_use
+    ]
+    result = copy.deepcopy(document)
+    result["versions"] = [entry for entry in result["versions"] if entry["name"] not in dropped]
+    check_references(result)
+    return result, dropped
+
+
 def preview(
     document: Document, requests: int, headers: Mapping[str, str] | None = None
 ) -> dict[str, Any]:
