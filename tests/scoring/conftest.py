@@ -63,6 +63,13 @@ def model_uri(tmp_path_factory) -> str:
     return train(tmp_path_factory.mktemp("trained"), users=120, items=80, interactions_per_user=12)
 
 
+@pytest.fixture(scope="session")
+def other_model_uri(tmp_path_factory) -> str:
+    """The same users trained on other interactions: a model that answers differently."""
+    root = tmp_path_factory.mktemp("other")
+    return train(root, "20261127.9", users=120, items=80, interactions_per_user=12, seed=7)
+
+
 def copy_version(source: str, target: Path, *, complete: bool = True) -> None:
     """Copy a published version the way a publisher writes it: `_COMPLETE` last."""
     target.mkdir(parents=True, exist_ok=True)

@@ -12,6 +12,7 @@ import sys
 from mlrelease import __version__
 from mlrelease.commands import (
     analyze,
+    compare,
     demo,
     model,
     package,
@@ -25,7 +26,18 @@ from mlrelease.errors import MlreleaseError
 
 # Each module defines `register(subparsers)`; its parsers set `func(args) -> int`. Heavy
 # libraries (the Helm engine, the store clients) load inside the commands that use them.
-COMMANDS = (version, provenance, values, template, package, traffic, model, analyze, demo)
+COMMANDS = (
+    version,
+    provenance,
+    values,
+    template,
+    package,
+    traffic,
+    model,
+    analyze,
+    compare,
+    demo,
+)
 
 log = logging.getLogger("mlrelease")
 
