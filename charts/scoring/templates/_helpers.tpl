@@ -10,6 +10,7 @@ Helpers, following `helm create`:
   scoring.modelUri                  the model version folder (mlrelease.store.artifact.version_uri)
   scoring.scrapeEndpoint            the /metrics endpoint of the ServiceMonitor or PodMonitor
   scoring.scrapeAnnotations         `prometheus.io/*` pod annotations, when switched on
+  scoring.compareCommand            the `mlrelease compare` argv of the compare test pod
 */}}
 
 {{- define "scoring.name" -}}
@@ -117,6 +118,10 @@ Pod labels: `app` (shared by every version, selected by the routing chart's Serv
 {{- $labels := fromYaml (include "scoring.labels" .) }}
 {{- $_ := set $labels "app" .Values.appName }}
 {{- $_ := set $labels "version" .Values.versionId }}
+{{- /* Istio's telemetry names versions from these (before app.kubernetes.io/version, the build
+number): without them destination_version would not match the routing subsets. */}}
+{{- $_ := set $labels "service.istio.io/canonical-name" .Values.appName }}
+{{- $_ := set $labels "service.istio.io/canonical-revision" .Values.versionId }}
 {{- if .Values.storage.workloadIdentity.enabled }}
 {{- $_ := set $labels "azure.workload.identity/use" "true" }}
 {{- end }}
@@ -190,4 +195,26 @@ prometheus.io/scrape: "true"
 prometheus.io/port: {{ .Values.server.port | quote }}
 prometheus.io/path: /metrics
 {{- end }}
+{{- end }}
+
+{{/*
+`mlrelease compare` against the baseline's Service, as one JSON list (a container command).
+*/}}
+{{- define "scoring.compareCommand" -}}
+{{- $c := .Values.compare }}
+{{- $port := .Values.service.port | toString }}
+{{- /* The baseline's model folder: the one path definition, given the baseline's id. */}}
+{{- $baselineUri := include "scoring.modelUri" (dict "Values" (merge (dict "versionId" $c.baseline) .Values)) }}
+{{- $argv := list "mlrelease" "compare"
+  "--candidate-url" (printf "http://%s:%s" (include "scoring.fullname" .) $port)
+  "--baseline-url" (printf "http://%s-%s:%s" (include "scoring.name" .) $c.baseline $port)
+  "--users-from" $baselineUri
+  "--sample" ($c.sample | toString) "--k" ($c.k | toString)
+  "--timeout" ($c.timeoutSeconds | toString) }}
+{{- range $flag, $key := dict "--min-overlap" "minOverlap" "--min-rank-correlation" "minRankCorrelation" "--max-fallback-increase" "maxFallbackIncrease" }}
+{{- if not (kindIs "invalid" (index $c $key)) }}
+{{- $argv = concat $argv (list $flag (index $c $key | toString)) }}
+{{- end }}
+{{- end }}
+{{- toJson $argv }}
 {{- end }}
