@@ -1,6 +1,7 @@
 """`model list` and `model prune` on a local folder and on Azurite: every edge of deletion."""
 
 import json
+from pathlib import Path
 
 import pytest
 from support.cli import run_mlrelease
@@ -73,7 +74,7 @@ def test_list_json(store, cli_env):
 
 
 def test_prune_deletes_only_complete_unreferenced_versions_beyond_the_newest(
-    store, routing, cli_env
+    store, routing, cli_env, backend
 ):
     result = model(
         "prune", "--models-uri", store, "--model-name", "recommender",
@@ -83,6 +84,13 @@ def test_prune_deletes_only_complete_unreferenced_versions_beyond_the_newest(
     # v4, v5 newest; v2 referenced at weight 0; v0-training unfinished.
     assert result.stdout.splitlines() == ["deleted v1", "deleted v3"]
     assert versions_left(store) == ["v2", "v4", "v5", "v0-training"]
+    if backend[0] == "local":
+        assert sorted(p.name for p in (Path(store) / "recommender").iterdir()) == [
+            "v0-training",
+            "v2",
+            "v4",
+            "v5",
+        ]
     assert "keep    v2: referenced by the routing" in result.stderr
     assert "keep    v0-training: incomplete" in result.stderr
 

@@ -92,3 +92,61 @@ def test_no_matching_route_is_an_error_like_istio_404():
     mesh = Mesh(virtual_service(BETA), DESTINATION_RULE)
     with pytest.raises(MlreleaseError, match="404"):
         mesh.decide({}, random.Random(0))
+
+
+def test_the_proxy_routes_and_reports_istio_standard_metrics():
+    """Requests through the stand-in's proxy are counted as Istio's server side reports them."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    import requests
+
+    from mlrelease.rehearsal.mesh import METRICS_PATH, MeshProxy
+
+    class Upstream(BaseHTTPRequestHandler):
+        def do_GET(self):
+            status = 503 if "fail" in self.path else 200
+            self.send_response(status)
+            self.send_header("X-Model-Version", self.server.version)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, *args):
+            pass
+
+    upstreams, servers = {}, []
+    for version in ("v1", "v2"):
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Upstream)
+        server.version = version
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        upstreams[version], servers = server.server_address[1], [*servers, server]
+    proxy = MeshProxy("scoring", "ml", upstreams).start()
+    try:
+        before = requests.get(f"http://127.0.0.1:{proxy.port}{METRICS_PATH}", timeout=5).text
+        assert 'workload="scoring-v2",reporter="destination",response_code="200"} 0.0' in before
+        proxy.route(Mesh(virtual_service(SPLIT), DESTINATION_RULE))
+        with requests.Session() as session:
+            answered = Counter(
+                session.get(f"http://127.0.0.1:{proxy.port}/x", timeout=5).headers[
+                    "X-Model-Version"
+                ]
+                for _ in range(40)
+            )
+            assert session.get(f"http://127.0.0.1:{proxy.port}/fail", timeout=5).status_code == 503
+        text = requests.get(f"http://127.0.0.1:{proxy.port}{METRICS_PATH}", timeout=5).text
+        assert sum(answered.values()) == 40 and set(answered) == {"v1", "v2"}
+        for version, count in answered.items():
+            assert (
+                'istio_requests_total{destination_service_name="scoring",'
+                'destination_service_namespace="ml",'
+                f'destination_version="{version}",destination_workload="scoring-{version}",'
+                f'reporter="destination",response_code="200"}} {float(count)}'
+            ) in text
+        assert 'response_code="503"} 1.0' in text
+        assert "istio_request_duration_milliseconds_bucket{" in text
+    finally:
+        proxy.stop()
+        for server in servers:
+            server.shutdown()
+            server.server_close()

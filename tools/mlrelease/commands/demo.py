@@ -20,11 +20,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="Rehearse build, train, serve and traffic split locally.",
         description=(
             "Rehearse the release flow the pipelines run, with no cluster and no cloud "
-            "account: export sample interaction data, then for two builds write values with "
+            "account: export sample interaction data, then for three builds write values with "
             "`mlrelease values`, render the training and scoring charts on the Helm engine and "
-            "run the processes their manifests describe; then canary the second build at 10% "
-            "with an A/B header rule, send real requests the way the rendered VirtualService "
-            "routes them, promote, and print a release summary in Markdown."
+            "run the processes their manifests describe. Requests go through a stand-in for "
+            "Istio that routes them as the rendered VirtualService says and exports Istio's "
+            "standard metrics; a real Prometheus scrapes it and the scoring servers. The second "
+            "build is canaried at 10% with an A/B header rule, checked by `mlrelease compare` "
+            "(the chart's helm test) and `mlrelease analyze`, and promoted; the third, whose "
+            "model passed the offline gate but was trained with a learning rate far too high, "
+            "fails both and its routing is restored. Old versions are retired, and a release "
+            "summary is printed in Markdown."
         ),
     )
     parser.add_argument(
@@ -54,7 +59,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from mlrelease.rehearsal.flow import Rehearsal
+    from mlrelease.rehearsal.flow import Rehearsal, rehearsal_builds
     from mlrelease.rehearsal.summary import render_summary
 
     if not (args.repo / "charts" / "routing" / "Chart.yaml").exists():
@@ -73,12 +78,18 @@ def _run(args: argparse.Namespace) -> int:
     today = date.today().strftime("%Y%m%d")
     rehearsal = Rehearsal(args.repo.resolve(), workdir.resolve(), _say, args.requests, args.store)
     _say(f"rehearsal in {workdir}")
-    builds = rehearsal.run((f"{today}.1", f"{today}.2"))
-    summary = render_summary(builds, rehearsal.observations)
+    builds = rehearsal.run(rehearsal_builds(today))
+    summary = render_summary(builds, rehearsal)
     summary_path = workdir / "release-summary.md"
     yamlio.write_atomic(summary_path, summary)
     observations = [step.to_dict() for step in rehearsal.observations]
     yamlio.write_atomic(workdir / "observations.json", json.dumps(observations, indent=2) + "\n")
+    rollouts = {
+        "rollouts": [rollout.to_dict() for rollout in rehearsal.rollouts],
+        "retired": rehearsal.retired,
+        "pruned": rehearsal.pruned,
+    }
+    yamlio.write_atomic(workdir / "rollouts.json", json.dumps(rollouts, indent=2) + "\n")
     print("\n" + summary)
     if os.environ.get("TF_BUILD"):
         print(f"##vso[task.uploadsummary]{summary_path}")

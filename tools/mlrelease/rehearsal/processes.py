@@ -79,6 +79,20 @@ class ProcessGroup(contextlib.AbstractContextManager):
         self.running.append(process)
         return process
 
+    def stop(self, process: subprocess.Popen, timeout: float = 15) -> None:
+        """Stop one process group we started (SIGTERM, then SIGKILL), e.g. an uninstall."""
+        if process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        if process in self.running:
+            self.running.remove(process)
+
     def stop_all(self) -> None:
         """SIGTERM each process group we started, then SIGKILL what is left."""
         for process in reversed(self.running):

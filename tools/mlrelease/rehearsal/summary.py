@@ -4,7 +4,7 @@ from pathlib import Path
 
 import jinja2
 
-from mlrelease.rehearsal.flow import AB_HEADER, AB_VALUE, MODEL_NAME, Build, Observation
+from mlrelease.rehearsal.flow import AB_HEADER, AB_VALUE, MODEL_NAME, Build, Rehearsal
 
 _TEMPLATES = jinja2.Environment(
     loader=jinja2.FileSystemLoader(Path(__file__).parent),
@@ -16,12 +16,16 @@ _TEMPLATES = jinja2.Environment(
 )
 
 
-def render_summary(builds: list[Build], observations: list[Observation]) -> str:
-    """Versions, provenance, metrics and weights (configured and observed) as Markdown."""
+def render_summary(builds: list[Build], rehearsal: Rehearsal) -> str:
+    """Versions, provenance, metrics, weights (configured and observed), each canary's
+    verdicts with their numbers, and what was retired, as Markdown."""
     return _TEMPLATES.get_template("summary.md.j2").render(
         model_name=MODEL_NAME,
         builds=builds,
-        observations=observations,
+        observations=rehearsal.observations,
+        rollouts=rehearsal.rollouts,
+        retired=rehearsal.retired,
+        pruned=rehearsal.pruned,
         k=builds[0].metrics.get("k", 10),
         ab_header=AB_HEADER,
         ab_value=AB_VALUE,

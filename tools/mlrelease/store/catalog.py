@@ -104,10 +104,10 @@ def prune_plan(
 
 def delete_version(store: Store, version: str) -> int:
     """Delete one version folder, `_COMPLETE` first and the manifest last; the file count."""
-    folder = store.child(version)
-    keys = folder.list()
+    keys = store.child(version).list()
     order = [COMPLETE] + [key for key in keys if key not in (COMPLETE, MANIFEST)] + [MANIFEST]
     for key in order:
         if key in keys:
-            folder.delete(key)
+            # Through the model's folder, so a local store also removes the emptied folder.
+            store.delete(f"{version}/{key}")
     return len(keys)
