@@ -56,9 +56,11 @@ def test_the_pipelines_run_each_step_of_the_release_flow():
         "values training",
         "values scoring",
         "traffic plan",
+        "traffic baseline",
+        "traffic retire",
         "model verify",
     } <= run
-    assert {argv[0] for _, argv in COMMANDS} >= {"version", "package"}
+    assert {argv[0] for _, argv in COMMANDS} >= {"version", "package", "analyze"}
 
 
 def test_a_wrong_flag_is_caught(capsys):

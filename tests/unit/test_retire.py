@@ -95,3 +95,14 @@ def test_retire_bad_input_exits_2(args, message, tmp_path):
     assert result.returncode == 2
     assert message in result.stderr
     assert not (tmp_path / "o.yaml").exists()
+
+
+def test_the_baseline_is_the_heaviest_other_version(tmp_path):
+    assert operations.baseline(doc(("v1", 30), ("v2", 70), ("v3", 0)), "v3") == "v2"
+    assert operations.baseline(doc(("v1", 50), ("v2", 50)), "v3") == "v1"
+    with pytest.raises(InputError, match="no version other than v1"):
+        operations.baseline(doc(("v1", 100), ("v2", 0)), "v1")
+    current = tmp_path / "routing.yaml"
+    current.write_text("host: scoring\nversions:\n- {name: v1, weight: 100}\n")
+    result = run_mlrelease("traffic", "baseline", "--current", current, "--candidate", "v2")
+    assert (result.returncode, result.stdout) == (0, "v1\n")

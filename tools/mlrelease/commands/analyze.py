@@ -11,11 +11,13 @@ come from an analysis document (`--config`, validated by a schema; defaults othe
 Exit codes: 0 healthy (go on), 1 failing (roll back): a check out of range, too little
 traffic within the interval, or Prometheus unreachable; 2 bad input. The verdict is printed
 as a table; `--markdown FILE` writes it for the pipeline's run summary; `--explain` prints
-each check's PromQL without querying.
+each check's PromQL without querying. In Azure Pipelines the Markdown is attached to the
+run's summary.
 """
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -23,6 +25,7 @@ from mlrelease.analysis import document as analysis_document
 from mlrelease.analysis import verdict as verdicts
 from mlrelease.errors import InputError
 from mlrelease.traffic import document as routing_document
+from mlrelease.traffic import operations
 from mlrelease.values import yamlio
 from mlrelease.versions import check_version_id
 
@@ -91,6 +94,9 @@ def _run(args: argparse.Namespace) -> int:
     print(verdicts.table(verdict), end="")
     if args.markdown:
         yamlio.write_atomic(args.markdown, verdicts.markdown(verdict))
+        if os.environ.get("TF_BUILD"):
+            # Azure Pipelines attaches the file to the run's summary page, pass or fail.
+            print(f"##vso[task.uploadsummary]{args.markdown.resolve()}")
     if args.json:
         yamlio.write_atomic(args.json, json.dumps(verdict.to_dict(), indent=2) + "\n")
     return 0 if verdict.passed else 1
@@ -98,10 +104,7 @@ def _run(args: argparse.Namespace) -> int:
 
 def _baseline(args: argparse.Namespace, candidate: str) -> str:
     routing = routing_document.check(yamlio.load_path(args.baseline_from), str(args.baseline_from))
-    others = [v for v in routing["versions"] if v["name"] != candidate and v["weight"] > 0]
-    if not others:
-        raise InputError(
-            f"{args.baseline_from} has no version other than {candidate} with traffic; "
-            "name the baseline with --baseline"
-        )
-    return max(others, key=lambda v: v["weight"])["name"]
+    try:
+        return operations.baseline(routing, candidate)
+    except InputError as error:
+        raise InputError(f"{args.baseline_from}: {error} with --baseline") from None

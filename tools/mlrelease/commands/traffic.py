@@ -93,6 +93,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     retire.set_defaults(func=_run_retire)
 
+    base = actions.add_parser(
+        "baseline",
+        help="Print the version a rollout is judged against.",
+        description=(
+            "Print the baseline of a rollout: the version with the largest weight in the "
+            "routing in force, other than the candidate (for `compare.baseline` and "
+            "`mlrelease analyze --baseline`)."
+        ),
+    )
+    base.add_argument("--current", required=True, type=Path, help="The routing values in force.")
+    base.add_argument("--candidate", required=True, help="The version being rolled out.")
+    base.set_defaults(func=_run_baseline)
+
     plan = _add_action(actions, "plan", "Write the documents of a canary rollout.", out=False)
     plan.add_argument("--version", required=True, help="The version being rolled out.")
     plan.add_argument(
@@ -226,6 +239,12 @@ def _run_set(args: argparse.Namespace) -> int:
         weights = {entry["name"]: entry["weight"] for entry in args.doc["versions"]}
         weights = {name: weight for name, weight in weights.items() if name not in args.drop}
     return _write(args, operations.set_weights(args.doc, weights, args.drop))
+
+
+def _run_baseline(args: argparse.Namespace) -> int:
+    doc = document.check(yamlio.load_path(args.current), str(args.current))
+    print(operations.baseline(doc, args.candidate))
+    return 0
 
 
 def _run_retire(args: argparse.Namespace) -> int:

@@ -157,6 +157,18 @@ def plan(document: Document, version: str, steps: Sequence[float]) -> list[Docum
     return [canary(document, version, step) for step in steps]
 
 
+def baseline(document: Document, candidate: str) -> str:
+    """The version a rollout of `candidate` is judged against: the heaviest other version
+    (ties to the one listed first)."""
+    others = [v for v in document["versions"] if v["name"] != candidate and v["weight"] > 0]
+    if not others:
+        raise InputError(
+            f"no version other than {candidate} carries traffic, so there is no baseline; "
+            "name one explicitly"
+        )
+    return max(others, key=lambda v: v["weight"])["name"]
+
+
 def retire(document: Document, keep: int) -> tuple[Document, list[str]]:
     """Drop the versions at weight 0 beyond the newest `keep`; return (document, dropped).
 
