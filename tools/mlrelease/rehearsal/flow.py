@@ -50,17 +50,18 @@ CANARY_PERCENT = 10
 KEEP_VERSIONS = 1
 # Share of requests from users no model knows (answered by the popularity fallback).
 NEW_USER_SHARE = 0.02
-# Each step lasts seconds here, not minutes: a short window, and a smaller minimum than
-# the default 100 since 10% of 1000 requests is about 100. The p99 ratio is looser than the
-# default 1.5x because a p99 over a hundred requests on a shared machine is mostly noise.
+# Each step lasts seconds here, not minutes: a short window, and a minimum of half the
+# requests a canary step is expected to get (50 of the 100 that 10% of 1000 makes). The p99
+# ratio is looser than the default 1.5x because a p99 over a hundred requests on a shared
+# machine is mostly noise.
 ANALYSIS = """\
 # Canary analysis for the rehearsal (mlrelease analyze --config); see analysis.schema.json.
 interval: 30s
-minRequests: 50
+minRequests: {min_requests}
 metrics:
   latencyP99:
-    thresholdRange: {max: 250}
-    baselineRatio: {max: 3}
+    thresholdRange: {{max: 250}}
+    baselineRatio: {{max: 3}}
 """
 
 
@@ -436,7 +437,8 @@ class Rehearsal:
         assert self.prometheus is not None
         config = self.workdir / "analysis.yaml"
         if not config.exists():
-            yamlio.write_atomic(config, ANALYSIS)
+            expected = self.requests_per_split * CANARY_PERCENT // 100
+            yamlio.write_atomic(config, ANALYSIS.format(min_requests=max(10, expected // 2)))
         # Two scrapes after the last request, so Prometheus holds all of the step's traffic.
         time.sleep(2.5)
         report = self.workdir / candidate.version / "analysis"
