@@ -48,16 +48,6 @@ KUBE_STATE_METRICS = frozenset(
 )
 # Recorded by the routing chart's PrometheusRule from the traffic document.
 RECORDED_METRICS = frozenset({"mlrelease:routing_weight:percent"})
-# Added by the canary-analysis work (branch `canary`, scoring/metrics.py there): the model-aware
-# metrics. Remove this set once that work is merged; the test then finds them registered.
-PENDING_SERVICE_METRICS = frozenset(
-    {
-        "scoring_recommendations_total",
-        "scoring_top_score_bucket",
-        "scoring_top_score_sum",
-        "scoring_top_score_count",
-    }
-)
 
 # What a Grafana variable stands for when a panel's query is parsed outside Grafana.
 GRAFANA_VARIABLES = {
@@ -110,13 +100,7 @@ def service_metrics() -> frozenset[str]:
 
 
 def allowed_metrics() -> frozenset[str]:
-    return (
-        service_metrics()
-        | PENDING_SERVICE_METRICS
-        | ISTIO_METRICS
-        | KUBE_STATE_METRICS
-        | RECORDED_METRICS
-    )
+    return service_metrics() | ISTIO_METRICS | KUBE_STATE_METRICS | RECORDED_METRICS
 
 
 def metric_names(expr: str) -> set[str]:

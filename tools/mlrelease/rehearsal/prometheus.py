@@ -1,8 +1,8 @@
 """A real Prometheus for rehearsals and tests, on 127.0.0.1 only, with its data in a folder.
 
-The binary is Debian's `prometheus` package (`make setup` installs it). Each run writes its
-own configuration: the given targets scraped every second, so a canary step of a few
-seconds already has enough samples for `rate()`. No system service is involved: the
+The binary is Debian's `prometheus` package (`make prometheus-tools` installs it). Each run
+writes its own configuration: the given targets scraped every second, so a canary step of a
+few seconds already has enough samples for `rate()`. No system service is involved: the
 process is started here and stopped here.
 """
 
@@ -18,7 +18,7 @@ from mlrelease.errors import MlreleaseError
 from mlrelease.rehearsal.azurite import free_port
 
 INSTALL_HINT = (
-    "run `make setup` (it installs Debian's prometheus package) or "
+    "run `make prometheus-tools` (it installs Debian's prometheus package) or "
     "`apt-get install --no-install-recommends prometheus`"
 )
 
