@@ -40,7 +40,7 @@ lint: setup
 test: lint prometheus-tools
 	PATH="$(CURDIR)/$(BIN):$(CURDIR)/$(VENV)/node/node_modules/.bin:$$PATH" $(BIN)/python -m pytest
 
-# Builds the training and scoring images with a private Docker daemon (see the script's header).
+# Builds the images with the script the container tests and the pipeline run (see its header).
 images: setup
 	bash tools/build_images.sh
 
