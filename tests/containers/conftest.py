@@ -1,19 +1,29 @@
-"""Fixtures for the container smoke tests: a private Docker daemon, the images, a trained model.
+"""Fixtures for the container smoke tests: a Docker daemon, the images, a trained model.
 
-The images are built by `build_images.sh`, the script the image build target runs, against a
-dockerd it starts for this session (no bridge network, its own socket and data root). The
-script reuses images already built from the same sources, so only the first run pays for the
-build. Containers run the way the charts run them: UID/GID 10001, read-only root filesystem,
-a tmpfs at /tmp, no capabilities, and `--network none` or `--network host`, never Docker's
-default bridge.
+The images are built from a clean checkout of HEAD (`git archive`), by the image job's own script
+steps, read from the pipeline YAML and run as the agent runs them: the same `bash` command lines
+from the checkout's root, with the same environment (base image, tags). So the smoke tests run on
+exactly what the pipeline would push, and a file the build needs but git does not hold fails
+them. Uncommitted changes are not in these images; commit first.
 
-Where Docker cannot run (no root to start dockerd, no docker.io), the tests say so plainly:
-they fail when `CI` is set, and skip with the reason otherwise.
+Docker: a daemon that already answers (DOCKER_HOST or the default socket, as on a pipeline agent)
+is used, with the pipeline's base image. Otherwise `build_images.sh start-daemon` starts a private
+dockerd for this session (no bridge network, its own socket and data root; needs root), and as no
+registry is assumed reachable then, the base image is the script's local debootstrap one (`base`);
+that is the one value that differs from the pipeline's (the JUnit report records it). The script
+reuses images already built from the same sources, so only the first run pays for the build.
+Containers run the way the charts run them: UID/GID 10001, read-only root filesystem, a tmpfs at
+/tmp, no capabilities, and `--network none` or `--network host`, never Docker's default bridge.
+
+Where Docker cannot run (no root to start dockerd, no docker.io), the tests say so plainly: they
+fail when `CI` or `TF_BUILD` (Azure Pipelines) is set, and skip with the reason otherwise.
 """
 
+import io
 import os
 import shutil
 import subprocess
+import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,8 +35,10 @@ from support.containers import (
     BUILD_TIMEOUT,
     CONTAINER_USER,
     MODEL_NAME,
+    REPO,
     RUN_FLAGS,
     SCRIPT,
+    images_job_scripts,
 )
 
 from mlrelease import sampledata, versions
@@ -44,19 +56,23 @@ def _unavailable(reason: str) -> None:
 
 @dataclass(frozen=True)
 class Docker:
-    """A `docker` client bound to one daemon."""
+    """A `docker` client bound to one daemon; host None is the client's default."""
 
-    host: str
+    host: str | None
+    private: bool
+
+    @property
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        if self.host:
+            env["DOCKER_HOST"] = self.host
+        return env
 
     def run(
         self, *args: str, timeout: float = 300, check: bool = True
     ) -> subprocess.CompletedProcess:
         proc = subprocess.run(
-            ["docker", *args],
-            env={**os.environ, "DOCKER_HOST": self.host},
-            capture_output=True,
-            text=True,
-            timeout=timeout,
+            ["docker", *args], env=self.env, capture_output=True, text=True, timeout=timeout
         )
         if check and proc.returncode != 0:
             pytest.fail(
@@ -82,15 +98,28 @@ class Published:
     training: subprocess.CompletedProcess
 
 
+def _answers(env: dict[str, str]) -> bool:
+    try:
+        proc = subprocess.run(
+            ["docker", "version", "--format", "{{.Server.Version}}"],
+            env=env,
+            capture_output=True,
+            timeout=30,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return proc.returncode == 0
+
+
 @pytest.fixture(scope="session")
 def docker() -> Iterator[Docker]:
-    if os.environ.get("DOCKER_HOST"):
-        yield Docker(os.environ["DOCKER_HOST"])
+    if shutil.which("docker") and _answers(dict(os.environ)):
+        yield Docker(os.environ.get("DOCKER_HOST"), private=False)
         return
-    if shutil.which("docker") is None:
-        _unavailable("no docker client on PATH; install Debian's docker.io")
+    if os.environ.get("DOCKER_HOST"):
+        _unavailable(f"DOCKER_HOST={os.environ['DOCKER_HOST']} does not answer")
     if os.geteuid() != 0:
-        _unavailable("starting a private dockerd needs root; run as root or set DOCKER_HOST")
+        _unavailable("no Docker daemon answers, and starting a private dockerd needs root")
     proc = subprocess.run(
         ["bash", str(SCRIPT), "start-daemon"], capture_output=True, text=True, timeout=600
     )
@@ -99,25 +128,30 @@ def docker() -> Iterator[Docker]:
     if proc.returncode != 0:
         pytest.fail(f"{SCRIPT.name} start-daemon failed:\n{proc.stderr}", pytrace=False)
     try:
-        yield Docker(proc.stdout.strip())
+        yield Docker(proc.stdout.strip(), private=True)
     finally:
         subprocess.run(["bash", str(SCRIPT), "stop-daemon"], timeout=120, check=False)
 
 
-@pytest.fixture(scope="session")
-def images(docker: Docker) -> Images:
-    built = Images(
-        training=os.environ.get("TRAINING_IMAGE", "mlrelease-training:dev"),
-        scoring=os.environ.get("SCORING_IMAGE", "mlrelease-scoring:dev"),
-    )
+def _checkout_head(destination: Path) -> Path:
+    """HEAD's tree, as `git archive` exports it: only what git holds."""
+    archive = subprocess.run(
+        ["git", "-C", str(REPO), "archive", "--format=tar", "HEAD"],
+        capture_output=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(destination, filter="tar")
+    return destination
+
+
+def _run_step(docker: Docker, checkout: Path, script: str, env: dict[str, str]) -> str:
+    """A script step as the agent runs it: bash, errexit and pipefail, from the checkout's root."""
     proc = subprocess.run(
-        ["bash", str(SCRIPT), "build"],
-        env={
-            **os.environ,
-            "DOCKER_HOST": docker.host,
-            "TRAINING_IMAGE": built.training,
-            "SCORING_IMAGE": built.scoring,
-        },
+        ["bash", "--noprofile", "--norc", "-e", "-o", "pipefail", "-c", script],
+        cwd=checkout,
+        env={**docker.env, **env},
         capture_output=True,
         text=True,
         timeout=BUILD_TIMEOUT,
@@ -125,8 +159,30 @@ def images(docker: Docker) -> Images:
     if proc.returncode == 3:
         _unavailable(_script_reason(proc.stderr))
     if proc.returncode != 0:
-        pytest.fail(f"{SCRIPT.name} build failed:\n{proc.stderr[-4000:]}", pytrace=False)
-    return built
+        pytest.fail(
+            f"`{script}` with {env} exited {proc.returncode}:\n{proc.stderr[-4000:]}",
+            pytrace=False,
+        )
+    return proc.stdout
+
+
+@pytest.fixture(scope="session")
+def images(docker: Docker, tmp_path_factory, record_testsuite_property) -> Images:
+    """The pipeline's image builds, run on a clean checkout of HEAD."""
+    checkout = _checkout_head(tmp_path_factory.mktemp("checkout"))
+    builds = [step for step in images_job_scripts() if " build " in f"{step.script} "]
+    assert builds, "the image job has no `build_images.sh build` step"
+    base = None
+    if docker.private:
+        # A private daemon reaches no registry: the script's local bookworm base stands in.
+        base = _run_step(docker, checkout, f"bash {SCRIPT.relative_to(REPO)} base", {}).strip()
+        record_testsuite_property("base_image", f"{base} (standing in for the pipeline's)")
+    tags = {}
+    for step in builds:
+        env = {**step.env, "BASE_IMAGE": base} if base else step.env
+        _run_step(docker, checkout, step.script, env)
+        tags[Path(step.env["DOCKERFILE"]).parent.name] = step.env["IMAGE"]
+    return Images(training=tags["training"], scoring=tags["scoring"])
 
 
 def _readable_by_all(root: Path) -> None:

@@ -53,6 +53,23 @@ def test_image_has_nothing_writable_for_its_user_but_tmp(docker, images, image):
     assert proc.stdout.split() == []
 
 
+def test_training_image_runs_lightfm_with_openmp_on_its_own_base(docker, images):
+    # Compiled in the image build on this base; the OpenMP runtime travels inside the wheel.
+    proc = docker.run(
+        "run",
+        *RUN_FLAGS,
+        "--network",
+        "none",
+        images.training,
+        "python",
+        "-W",
+        "error",
+        "-c",
+        "import lightfm, lightfm._lightfm_fast_openmp; print(lightfm.__version__)",
+    )
+    assert proc.stdout.strip() == "1.19.0", proc.stderr
+
+
 def test_training_image_publishes_a_verified_version(published):
     assert published.training.returncode == 0, published.training.stderr[-4000:]
     manifest = artifact.verify(str(published.uri))
