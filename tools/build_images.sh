@@ -353,7 +353,10 @@ build_image() {
     build_log="${CACHE}/logs/$(dirname "${dockerfile}").log"
     log "building ${tag} from ${dockerfile} on ${base} (full log: ${build_log})"
     # The legacy builder: Debian's docker.io has no buildx, and it takes --network host without
-    # BuildKit's entitlements. Host network, never the default bridge: the `wheels` stage fetches.
+    # BuildKit's entitlements. Host network, never Docker's default bridge. Not --network none
+    # with everything fetched beforehand: the `wheels` stage installs the compilers of whatever
+    # Debian release BASE_IMAGE is, which only apt-get inside that base can choose, and pip there
+    # resolves the requirements for the base's own Python.
     if ! DOCKER_BUILDKIT=0 docker build --network host --pull=false \
         --build-arg "BASE_IMAGE=${base}" --label "${DIGEST_LABEL}=${digest}" \
         --file "${REPO}/${dockerfile}" --tag "${tag}" "${REPO}" >"${build_log}" 2>&1; then

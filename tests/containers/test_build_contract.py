@@ -182,6 +182,25 @@ def test_the_contract_checks_can_fail(tmp_path):
     assert not dockerignore_admits("build/images/x", [*lines, "**/x"])
 
 
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        (["push"], {}, "set IMAGE to the registry tag to push"),
+        (["build"], {"IMAGE": "r/x:1"}, "IMAGE tags one image; name its Dockerfile"),
+        (["build", "charts/Dockerfile"], {}, "is not one of the images"),
+    ],
+)
+def test_the_script_refuses_an_ambiguous_tag_before_touching_docker(args, env, message):
+    proc = subprocess.run(
+        ["bash", str(SCRIPT), *args],
+        env={"PATH": "/usr/bin:/bin", "HOME": "/nonexistent", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 1 and message in proc.stderr, proc.stderr
+
+
 # --- the pipeline's image job ---------------------------------------------------------------
 
 
