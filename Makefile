@@ -6,7 +6,14 @@ AZURITE_VERSION := 3.37.0
 # Root installs system packages itself; any other user (a CI agent) goes through sudo.
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: setup prometheus-tools demo test lint bench images clean
+# The real tools, built from their Go modules by tools/install_tools.sh (see its header).
+TOOLS := .tools
+# One owner for the Helm version: the pipelines' variables file. The tests use the same Helm.
+HELM_VERSION := $(shell sed -n 's/^  helmVersion: *"\{0,1\}\([0-9][0-9.]*\)"\{0,1\} *$$/\1/p' azure-pipelines/variables.yml)
+ISTIO_VERSION := $(shell sed -n 's/^ISTIO_VERSION=//p' tools/install_tools.sh)
+HELM_UNITTEST_MOD := tools/go/helm-unittest/go.mod tools/go/helm-unittest/go.sum
+
+.PHONY: setup prometheus-tools tools demo test lint bench images clean
 
 setup: $(VENV)/.installed
 
@@ -30,6 +37,22 @@ prometheus-tools:
 	  $(SUDO) apt-get install -y -q --no-install-recommends prometheus && \
 	  if [ -d /run/systemd/system ]; then $(SUDO) systemctl disable --now prometheus.service; fi )
 
+# A stamp per tool and version: a second `make tools` builds nothing.
+tools: $(TOOLS)/stamps/helm-$(HELM_VERSION) $(TOOLS)/stamps/helm-unittest \
+	$(TOOLS)/stamps/istioctl-$(ISTIO_VERSION)
+
+$(TOOLS)/stamps/helm-$(HELM_VERSION): tools/install_tools.sh
+	HELM_VERSION=$(HELM_VERSION) bash tools/install_tools.sh --tools-dir $(TOOLS) helm
+	mkdir -p $(@D) && touch $@
+
+$(TOOLS)/stamps/helm-unittest: tools/install_tools.sh $(HELM_UNITTEST_MOD)
+	bash tools/install_tools.sh --tools-dir $(TOOLS) helm-unittest
+	mkdir -p $(@D) && touch $@
+
+$(TOOLS)/stamps/istioctl-$(ISTIO_VERSION): tools/install_tools.sh
+	bash tools/install_tools.sh --tools-dir $(TOOLS) istioctl
+	mkdir -p $(@D) && touch $@
+
 demo: setup prometheus-tools
 	$(BIN)/mlrelease demo
 
@@ -37,8 +60,9 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: lint prometheus-tools
-	PATH="$(CURDIR)/$(BIN):$(CURDIR)/$(VENV)/node/node_modules/.bin:$$PATH" $(BIN)/python -m pytest
+test: lint prometheus-tools tools
+	PATH="$(CURDIR)/$(BIN):$(CURDIR)/$(TOOLS)/bin:$(CURDIR)/$(VENV)/node/node_modules/.bin:$$PATH" \
+		HELM_PLUGINS="$(CURDIR)/$(TOOLS)/helm-plugins" $(BIN)/python -m pytest
 
 # Builds the images with the script the container tests and the pipeline run (see its header).
 images: setup
@@ -51,5 +75,6 @@ bench: setup
 	$(BIN)/python bench/scoring_inprocess.py
 	$(BIN)/python bench/scoring_http.py
 
+# Go's module and build caches are the user's defaults and stay.
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) $(TOOLS) .pytest_cache .ruff_cache *.egg-info
