@@ -9,8 +9,9 @@ import json
 import jsonschema
 import pytest
 import yaml
-from support.charts import CHARTS, shared_schema
+from support.charts import CHARTS
 from support.helm_unittest import UnsupportedError, evaluate, load_suite, run_test
+from support.schemas import HELM_TESTSUITE
 
 SUITES = sorted(CHARTS.glob("*/tests/*_test.yaml"))
 TESTS = [(path, index) for path in SUITES for index in range(len(load_suite(path)["tests"]))]
@@ -22,7 +23,7 @@ def test_every_chart_has_suites():
 
 @pytest.mark.parametrize("path", SUITES, ids=[f"{p.parents[1].name}/{p.name}" for p in SUITES])
 def test_suite_matches_the_helm_unittest_schema(path):
-    schema = json.loads(shared_schema("helm-testsuite.json").read_text())
+    schema = json.loads(HELM_TESTSUITE.read_text())
     jsonschema.validate(yaml.safe_load(path.read_text()), schema)
 
 

@@ -7,9 +7,10 @@ the rules file they come from, and promtool.
 
 import pytest
 import yaml
-from support.charts import CHARTS, PROMETHEUS_OPERATOR_CRDS, ci_values, render_objects
+from support.charts import CHARTS, ci_values, render_objects
 from support.charts import validate_custom_resource as validate
 from support.prometheus import DASHBOARD, RULES_FILE, alerts, rule_groups, run_promtool
+from support.schemas import PROMETHEUS_OPERATOR_CRDS
 
 from mlrelease.errors import InputError
 

@@ -10,14 +10,13 @@ from support.charts import (
     CHART_NAMES,
     CHARTS,
     K8S_VERSIONS,
-    PROMETHEUS_OPERATOR_CRDS,
     ci_values,
     render_objects,
-    shared_schema,
     validate_custom_resource,
     validate_istio,
     validate_kubernetes,
 )
+from support.schemas import ISTIO_CRDS, PROMETHEUS_OPERATOR_CRDS
 
 from mlrelease.provenance import Provenance
 from mlrelease.store import artifact
@@ -144,7 +143,7 @@ def test_every_object_validates(charts, name, case, values, release):
     for obj in objects:
         if obj["apiVersion"].startswith("networking.istio.io/"):
             assert obj["kind"] in ISTIO_KINDS
-            validate_istio(obj, shared_schema("istio-crds.gen.yaml"))
+            validate_istio(obj, ISTIO_CRDS)
         elif obj["apiVersion"].startswith("monitoring.coreos.com/"):
             assert obj["kind"] in MONITORING_KINDS[name], obj["kind"]
             validate_custom_resource(obj, PROMETHEUS_OPERATOR_CRDS)
@@ -397,17 +396,16 @@ def _all_containers(obj):
 def test_istio_check_rejects_unknown_and_mistyped_fields(charts):
     import jsonschema
 
-    crds = shared_schema("istio-crds.gen.yaml")
     objects = render_objects(charts["routing"], _routing(2, True, True), "scoring-routing")
     (service,) = [o for o in objects if o["kind"] == "VirtualService"]
-    validate_istio(service, crds)
+    validate_istio(service, ISTIO_CRDS)
     service["spec"]["http"][0]["route"][0]["destination"]["subnet"] = "typo"
     with pytest.raises(jsonschema.ValidationError, match="subnet"):
-        validate_istio(service, crds)
+        validate_istio(service, ISTIO_CRDS)
     (rule,) = [o for o in objects if o["kind"] == "DestinationRule"]
     rule["spec"]["subsets"][0]["labels"] = "version=v1"
     with pytest.raises(jsonschema.ValidationError):
-        validate_istio(rule, crds)
+        validate_istio(rule, ISTIO_CRDS)
 
 
 def test_routing_renders_the_document_mlrelease_traffic_writes(charts, tmp_path):
@@ -427,7 +425,7 @@ def test_routing_renders_the_document_mlrelease_traffic_writes(charts, tmp_path)
     assert [r["weight"] for r in split["route"]] == [67, 33]
     assert split["mirrorPercentage"] == {"value": 12.5}
     assert objects["Service"]["metadata"]["labels"]["mlrelease.io/build-id"] == "9"
-    validate_istio(objects["VirtualService"], shared_schema("istio-crds.gen.yaml"))
+    validate_istio(objects["VirtualService"], ISTIO_CRDS)
 
 
 @pytest.mark.parametrize("name", CHART_NAMES)

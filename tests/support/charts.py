@@ -2,13 +2,11 @@
 
 import copy
 import functools
-import os
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import kubernetes_validate
-import pytest
 import yaml
 
 from mlrelease.values import helm
@@ -16,21 +14,6 @@ from mlrelease.values import helm
 REPO = Path(__file__).resolve().parents[2]
 CHARTS = REPO / "charts"
 CHART_NAMES = ("training", "scoring", "routing")
-SHARED_SCHEMAS = REPO.parent / "shared" / "schemas"
-# Reference schemas kept in the repository (tests/schemas/README.md names their sources).
-SCHEMAS = REPO / "tests" / "schemas"
-PROMETHEUS_OPERATOR_CRDS = SCHEMAS / "prometheus-operator-crds.yaml"
-
-
-def shared_schema(name: str) -> Path:
-    """A reference schema from ../shared/schemas: skip where absent, but never under CI."""
-    path = SHARED_SCHEMAS / name
-    if not path.exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"{path} is missing; CI must run the checks that use it")
-        pytest.skip(f"{path} is absent (reference schemas live beside the repository)")
-    return path
-
 
 K8S_VERSIONS = ("1.29", "1.33")
 

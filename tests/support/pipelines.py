@@ -25,9 +25,11 @@ import yaml
 from jsonschema import Draft7Validator
 from jsonschema.exceptions import ValidationError
 
+from support.schemas import AZURE_PIPELINES
+
 REPO = Path(__file__).resolve().parents[2]
 PIPELINES = REPO / "azure-pipelines"
-SCHEMA_PATH = REPO.parent / "shared" / "schemas" / "azure-pipelines.service-schema.json"
+SCHEMA_PATH = AZURE_PIPELINES
 
 # Secret variables of the mlrelease-secrets variable group (documented in variables.yml).
 GROUP_SECRETS = frozenset({"storageConnectionString"})
