@@ -93,6 +93,28 @@ unique, and every A/B rule and the mirror name a live version.
 {{- fail (printf "mirror.version: %q is not in versions (%s); add it to versions (weight 0 keeps it out of the split)" .version (join ", " $names)) }}
 {{- end }}
 {{- end }}
+{{- /* A host listed twice (`scoring` and `scoring.<namespace>.svc.cluster.local` are one host)
+is undefined behaviour for Istio (istioctl analyze IST0109); the schema cannot see the namespace. */}}
+{{- $ns := .Release.Namespace }}
+{{- $seen := dict (include "routing.fqdn" (dict "host" .Values.host "namespace" $ns)) (printf "host %q" .Values.host) }}
+{{- $lists := dict "virtualService.hosts" .Values.virtualService.hosts "gateway.hosts" (list) }}
+{{- if .Values.gateway.enabled }}
+{{- $_ := set $lists "gateway.hosts" .Values.gateway.hosts }}
+{{- end }}
+{{- range $key := list "virtualService.hosts" "gateway.hosts" }}
+{{- range $i, $host := get $lists $key }}
+{{- $fqdn := include "routing.fqdn" (dict "host" $host "namespace" $ns) }}
+{{- with get $seen $fqdn }}
+{{- fail (printf "%s[%d]: %q is the host that %s names in namespace %s; list each host once" $key $i $host . $ns) }}
+{{- end }}
+{{- $_ := set $seen $fqdn (printf "%s[%d] %q" $key $i $host) }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* The host Istio reads: a short name is a Service in the release's namespace. */}}
+{{- define "routing.fqdn" -}}
+{{- if contains "." .host }}{{ .host }}{{ else }}{{ printf "%s.%s.svc.cluster.local" .host .namespace }}{{ end }}
 {{- end }}
 
 {{/* The destination for one version subset. */}}
