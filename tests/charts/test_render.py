@@ -2,10 +2,13 @@
 
 Each object validates with kubernetes-validate --strict (1.29 and 1.33) or, for Istio and
 Prometheus operator kinds, against their CRD schemas with unknown fields rejected; then the
-objects are checked against the contracts the workloads and the routing depend on.
+objects are checked against the contracts the workloads and the routing depend on. The real
+istioctl (`make tools`) validates every routing render, and analyzes routing and scoring
+releases together as a release stage leaves them.
 """
 
 import pytest
+import yaml
 from support.charts import (
     CHART_NAMES,
     CHARTS,
@@ -17,6 +20,7 @@ from support.charts import (
     validate_kubernetes,
 )
 from support.schemas import ISTIO_CRDS, PROMETHEUS_OPERATOR_CRDS
+from support.tools import ISTIOCTL, output, run
 
 from mlrelease.provenance import Provenance
 from mlrelease.store import artifact
@@ -345,6 +349,11 @@ BAD_VALUES = [
         "versions[1].name",
     ),
     ("routing", {"hosts": ["scoring"]}, "hosts"),
+    (
+        "routing",
+        {"virtualService": {"hosts": ["scoring.mlrelease.svc.cluster.local"]}},
+        "virtualService.hosts[0]",
+    ),
 ]
 
 
@@ -477,3 +486,83 @@ def test_workloads_accept_the_environment_the_charts_give_them(charts, values_ki
         _plain_env(deployment["spec"]["template"]["spec"]["containers"][-1])
     )
     assert server.port == charts["scoring"].merge_values(values[1])["server"]["port"]
+
+
+ROUTING_CASES = [(case, values) for name, case, values, _ in CASES if name == "routing"]
+
+
+@pytest.mark.parametrize(("case", "values"), ROUTING_CASES, ids=[c for c, _ in ROUTING_CASES])
+def test_istioctl_validates_every_routing_render(charts, case, values, tmp_path):
+    objects = render_objects(charts["routing"], values, "scoring-routing")
+    istio = [o for o in objects if o["apiVersion"].startswith("networking.istio.io/")]
+    assert {o["kind"] for o in istio} >= {"DestinationRule", "VirtualService"}
+    manifest = tmp_path / "routing.yaml"
+    manifest.write_text(yaml.safe_dump_all(objects))
+    result = run(ISTIOCTL, ["validate", "-f", manifest], tmp_path)
+    assert result.returncode == 0, output(result)
+    assert f'"{manifest}" is valid' in result.stdout + result.stderr, output(result)
+
+
+def test_istioctl_validate_rejects_a_bad_object(charts, tmp_path):
+    objects = render_objects(charts["routing"], ci_values(CHARTS, "routing"), "scoring-routing")
+    (service,) = [o for o in objects if o["kind"] == "VirtualService"]
+    service["spec"]["http"][0]["timeout"] = "five"
+    manifest = tmp_path / "bad.yaml"
+    manifest.write_text(yaml.safe_dump(service))
+    result = run(ISTIOCTL, ["validate", "-f", manifest], tmp_path)
+    assert result.returncode != 0
+    assert 'invalid duration "five"' in result.stderr, output(result)
+
+
+def _mesh(charts, scenario):
+    """Routing and one scoring release per live version, as a release stage leaves them."""
+    if scenario == "ci":
+        routing = ci_values(CHARTS, "routing")
+        scorings = [
+            {**ci_values(CHARTS, "scoring"), "versionId": v["name"]} for v in routing["versions"]
+        ]
+    else:
+        builds = [_build(number, "secret") for number in ("20261127.3", "20261128.1")]
+        scorings = [buildvalues.scoring_values(build) for build in builds]
+        ids = [build.version_id for build in builds]
+        routing = {
+            "versions": [{"name": ids[0], "weight": 90}, {"name": ids[1], "weight": 10}],
+            "abRules": [{"header": "x-user-group", "prefix": "beta", "version": ids[1]}],
+            "mirror": {"version": ids[1], "percent": 5},
+        }
+    objects = render_objects(charts["routing"], routing, "scoring-routing")
+    for values in scorings:
+        objects += render_objects(charts["scoring"], values, f"scoring-{values['versionId']}")
+    return objects
+
+
+def _analyze(objects, tmp_path):
+    # The log output, not `-o json`: with json, istioctl analyze exits 0 even when it reports
+    # errors. Exit 79 (or any non-zero) means an Error-level message.
+    manifest = tmp_path / "mesh.yaml"
+    manifest.write_text(yaml.safe_dump_all(objects))
+    args = ["analyze", "--use-kube=false", "--all-namespaces", "--color=false", manifest]
+    return run(ISTIOCTL, args, tmp_path)
+
+
+@pytest.mark.parametrize("scenario", ["ci", "pipeline"])
+def test_istioctl_analyze_finds_no_error_in_routing_and_scoring_together(
+    charts, scenario, tmp_path
+):
+    objects = _mesh(charts, scenario)
+    result = _analyze(objects, tmp_path)
+    kinds = [f"{o['kind']}/{o['metadata']['name']}" for o in objects]
+    print(f"\nistioctl analyze {scenario}: {len(objects)} objects\n{result.stdout}{result.stderr}")
+    assert result.returncode == 0, output(result)
+    assert "No validation issues found" in result.stdout + result.stderr, output(result)
+    assert {"DestinationRule/scoring-routing", "VirtualService/scoring-routing"} <= set(kinds)
+    assert sum(kind.startswith("Deployment/") for kind in kinds) >= 2
+
+
+def test_istioctl_analyze_reports_a_subset_no_destination_rule_defines(charts, tmp_path):
+    objects = _mesh(charts, "pipeline")
+    (rule,) = [o for o in objects if o["kind"] == "DestinationRule"]
+    rule["spec"]["subsets"] = rule["spec"]["subsets"][:1]
+    result = _analyze(objects, tmp_path)
+    assert result.returncode != 0
+    assert "Error [IST0101]" in result.stdout, output(result)
