@@ -2,12 +2,14 @@
 shipping a machine-learning model to Kubernetes with Helm and Istio.
 
 Results go to stdout so they can be piped; logs and errors go to stderr. Bad input
-exits with code 2 and writes nothing.
+exits with code 2 and writes nothing; a failure of this machine or the store exits 1.
 """
 
 import argparse
 import logging
+import os
 import sys
+import traceback
 
 from mlrelease import __version__
 from mlrelease.commands import (
@@ -22,7 +24,7 @@ from mlrelease.commands import (
     values,
     version,
 )
-from mlrelease.errors import MlreleaseError
+from mlrelease.errors import MlreleaseError, check_printable
 
 # Each module defines `register(subparsers)`; its parsers set `func(args) -> int`. Heavy
 # libraries (the Helm engine, the store clients) load inside the commands that use them.
@@ -71,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     # The Azure SDK logs every HTTP request and response at INFO.
     logging.getLogger("azure").setLevel(logging.DEBUG if args.verbose else logging.WARNING)
     try:
+        _check_arguments(args)
         return args.func(args)
     except MlreleaseError as error:
         print(f"mlrelease {args.command}: error: {error}", file=sys.stderr)
@@ -78,6 +81,40 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"mlrelease {args.command}: interrupted", file=sys.stderr)
         return 130
+    except OSError as error:
+        # Each command checks its paths first; this is the net for what no check can
+        # foresee (a full disk, a permission changed mid-run), said in one line.
+        print(f"mlrelease {args.command}: error: {describe_os_error(error)}", file=sys.stderr)
+        return 1
+    except Exception as error:
+        # The one place a bug becomes a message: the user gets one line and the way to
+        # the details, never a traceback in the middle of a pipeline log.
+        if args.verbose:
+            traceback.print_exc()
+        print(
+            f"mlrelease {args.command}: internal error: {type(error).__name__}: {error}. "
+            "This is a bug in mlrelease; run again with --verbose for the details and report it",
+            file=sys.stderr,
+        )
+        return 1
+
+
+def describe_os_error(error: OSError) -> str:
+    """`<what failed>: <path>`, without Python's `[Errno N]` noise, plus what to check."""
+    reason = error.strerror or str(error)
+    paths = [os.fsdecode(p) for p in (error.filename, error.filename2) if p is not None]
+    where = f": {' -> '.join(paths)}" if paths else ""
+    return f"{reason}{where}; check the path, its permissions and the free space"
+
+
+def _check_arguments(args: argparse.Namespace) -> None:
+    """Refuse control characters in any argument: each value can end up in a YAML file,
+    a Kubernetes label or a log line, where a newline injects keys or forges lines."""
+    for name, value in vars(args).items():
+        values = value if isinstance(value, list) else [value]
+        for item in values:
+            if isinstance(item, str | os.PathLike) and not callable(item):
+                check_printable(os.fspath(item), f"the {name.replace('_', '-')} argument")
 
 
 if __name__ == "__main__":

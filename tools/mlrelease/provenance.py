@@ -10,6 +10,7 @@ import dataclasses
 from collections.abc import Mapping
 from urllib.parse import quote
 
+from mlrelease.errors import check_printable
 from mlrelease.labels import label_value
 from mlrelease.versions import version_id
 
@@ -101,9 +102,12 @@ def from_environment(
     """
     facts = {}
     for name, variable in AZURE_PIPELINES_ENV.items():
-        value = (overrides or {}).get(name) or environ.get(variable)
+        override = (overrides or {}).get(name)
+        value = override or environ.get(variable)
         if value and value.strip():
-            facts[name] = value.strip()
+            # Facts become annotations and a values file's header: one line each.
+            source = f"--{_kebab(name)}" if override else f"${variable}"
+            facts[name] = check_printable(value.strip(), source)
     return Provenance(**facts)
 
 

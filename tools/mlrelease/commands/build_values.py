@@ -96,6 +96,7 @@ def _add_parser(
 
 
 def _build(args: argparse.Namespace) -> buildvalues.Build:
+    yamlio.check_output_file(args.output, "--out")
     provenance = provenance_from_args(args)
     if not provenance.build_number:
         raise InputError("no build number: pass --build-number or set BUILD_BUILDNUMBER")

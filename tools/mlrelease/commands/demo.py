@@ -12,6 +12,9 @@ from pathlib import Path
 from mlrelease.errors import InputError
 from mlrelease.values import yamlio
 
+# Load against this machine's own servers stays bounded in count and time.
+MAX_REQUESTS = 100_000
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the `demo` command."""
@@ -68,6 +71,13 @@ def _run(args: argparse.Namespace) -> int:
         raise InputError(
             f"--requests {args.requests} is too few to observe a split; use 100 or more"
         )
+    if args.requests > MAX_REQUESTS:
+        raise InputError(
+            f"--requests {args.requests} is more than this rehearsal sends to local servers "
+            f"(at most {MAX_REQUESTS}); the split is visible with 1000"
+        )
+    if args.workdir is not None:
+        yamlio.check_output_folder(args.workdir, "--workdir")
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="mlrelease-demo-"))
     if workdir.exists() and any(workdir.iterdir()):
         raise InputError(

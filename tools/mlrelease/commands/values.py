@@ -52,10 +52,11 @@ def _register_set(values_subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run_set(args: argparse.Namespace) -> int:
+    out = args.out or args.file
+    yamlio.check_output_file(out, "--out" if args.out else "FILE")
     assignments = [valuesfile.parse_assignment(a, as_string=args.string) for a in args.assignments]
     document = yamlio.load_path(args.file) if args.file.exists() else None
     document = valuesfile.set_values(document, assignments)
-    out = args.out or args.file
     yamlio.write_atomic(out, yamlio.dumps(document))
     print(f"wrote {out}", file=sys.stderr)
     return 0

@@ -115,9 +115,22 @@ def training_values(
     values = build.common()
     values["data"] = {"uri": data_uri}
     values["provenance"]["facts"] = build.provenance.to_dict()
-    return valuesfile.merge(values, overrides or {})
+    return check_identity(valuesfile.merge(values, overrides or {}), build)
 
 
 def scoring_values(build: Build, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The values document for `scoring-<version id>`; `overrides` (from --value) win."""
-    return valuesfile.merge(build.common(), overrides or {})
+    return check_identity(valuesfile.merge(build.common(), overrides or {}), build)
+
+
+def check_identity(values: dict[str, Any], build: Build) -> dict[str, Any]:
+    """Refuse a --value that renames the build: the release, the model folder and the
+    pipeline run would no longer point at each other."""
+    for key, expected in (("buildNumber", build.build_number), ("versionId", build.version_id)):
+        if values.get(key) != expected:
+            raise InputError(
+                f"--value {key}={values.get(key)!r} contradicts the build number "
+                f"{build.build_number!r} (which gives {key} {expected!r}); leave {key} to "
+                "--build-number"
+            )
+    return values

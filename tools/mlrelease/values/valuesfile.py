@@ -14,7 +14,7 @@ from typing import Any
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString, SingleQuotedScalarString
 
-from mlrelease.errors import InputError
+from mlrelease.errors import InputError, check_printable
 from mlrelease.values import yamlio
 
 _DOT = re.compile(r"(?<!\\)\.")
@@ -59,7 +59,22 @@ def parse_assignment(assignment: str, *, as_string: bool = False) -> tuple[list[
             f"{assignment!r} is not KEY=VALUE; write e.g. image.tag=20261127.3 "
             "(quote the whole argument in the shell if VALUE has spaces)"
         )
-    return parse_path(key.strip()), parse_value(value, as_string=as_string)
+    parsed = parse_value(value, as_string=as_string)
+    _check_printable_strings(parsed, key.strip())
+    return parse_path(key.strip()), parsed
+
+
+def _check_printable_strings(value: Any, key: str) -> None:
+    """YAML escapes ("a\\nb") can smuggle control characters past the argument check."""
+    if isinstance(value, str):
+        check_printable(value, f"the value of {key}")
+    elif isinstance(value, dict):
+        for item_key, item in value.items():
+            _check_printable_strings(str(item_key), key)
+            _check_printable_strings(item, key)
+    elif isinstance(value, list):
+        for item in value:
+            _check_printable_strings(item, key)
 
 
 def set_value(document: Any, path: list[str | int], value: Any) -> Any:

@@ -48,6 +48,8 @@ def loads(text: str, source: str = "<string>") -> Any:
         where = f" line {mark.line + 1}" if mark else ""
         problem = getattr(error, "problem", None) or str(error).splitlines()[0]
         raise InputError(f"{source}:{where} is not valid YAML: {problem}") from error
+    except RecursionError:
+        raise InputError(f"{source} is nested too deeply to be a values file") from None
 
 
 def dumps(data: Any) -> str:
@@ -96,9 +98,42 @@ def _quote_ambiguous(node: Any) -> Any:
     return node
 
 
+def check_output_file(path: str | os.PathLike[str], flag: str) -> Path:
+    """Refuse an output path that cannot become a file, before any work is done.
+
+    Commands call this for every output up front, so a bad `--out` fails with the fix
+    instead of a traceback after half the outputs were written.
+    """
+    target = Path(path)
+    if target.is_dir():
+        raise InputError(f"{flag} {os.fspath(path)} is a folder; give a file path")
+    _check_folder_can_exist(target.parent, flag, os.fspath(path))
+    return target
+
+
+def check_output_folder(path: str | os.PathLike[str], flag: str) -> Path:
+    """Refuse an output folder that exists as a file or lies under a file."""
+    target = Path(path)
+    if target.exists() and not target.is_dir():
+        raise InputError(f"{flag} {os.fspath(path)} is a file, not a folder; give a folder path")
+    _check_folder_can_exist(target, flag, os.fspath(path))
+    return target
+
+
+def _check_folder_can_exist(folder: Path, flag: str, given: str) -> None:
+    for ancestor in (folder, *folder.parents):
+        if ancestor.is_dir():
+            return
+        if ancestor.exists() or ancestor.is_symlink():
+            raise InputError(
+                f"{flag} {given}: {os.fspath(ancestor)} is not a folder, so nothing can be "
+                "written under it; choose another path"
+            )
+
+
 def write_atomic(path: str | os.PathLike[str], text: str) -> None:
     """Write text to path via a temporary file in the same folder and a rename."""
-    target = Path(path)
+    target = check_output_file(path, "output")
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
     try:
