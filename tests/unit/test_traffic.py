@@ -113,7 +113,7 @@ def test_ab_rules_replace_same_match_and_keep_order():
         (lambda d: operations.plan(d, "v2", [50, 25]), "strictly increase"),
         (lambda d: operations.plan(d, "v2", [0, 50]), "start above 0"),
         (lambda d: operations.plan(d, "v2", []), "empty"),
-        (lambda d: operations.preview(d, 0), "at least 1"),
+        (lambda d: operations.preview(d, 0), "from 1 to"),
     ],
 )
 def test_bad_operations_are_refused(call, message):

@@ -7,6 +7,7 @@ A/B rule or the mirror) once its model is complete and verified in the store.
 """
 
 import argparse
+import math
 import os
 import sys
 from collections.abc import Callable
@@ -45,7 +46,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     canary = _add_action(actions, "canary", "Send a percentage to one version.")
     canary.add_argument("--version", required=True, help="The canary version id.")
-    canary.add_argument("--percent", required=True, type=_number, help="0-100.")
+    canary.add_argument("--percent", required=True, type=_number, help="A whole number, 0-100.")
     canary.set_defaults(func=_edit(lambda a: operations.canary(a.doc, a.version, a.percent)))
 
     promote = _add_action(actions, "promote", "Blue/green: all traffic to one version.")
@@ -75,7 +76,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     target = mirror.add_mutually_exclusive_group(required=True)
     target.add_argument("--version", help="Where copies go (responses are discarded).")
     target.add_argument("--off", action="store_true", help="Stop mirroring.")
-    mirror.add_argument("--percent", type=_number, default=100.0, help="0-100 (100).")
+    mirror.add_argument(
+        "--percent", type=_number, default=100.0, help="0-100, fractions allowed (100)."
+    )
     mirror.set_defaults(func=_edit(lambda a: operations.set_mirror(a.doc, a.version, a.percent)))
 
     retire = _add_action(actions, "retire", "Drop old versions at weight 0 from the routing.")
@@ -109,7 +112,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     plan = _add_action(actions, "plan", "Write the documents of a canary rollout.", out=False)
     plan.add_argument("--version", required=True, help="The version being rolled out.")
     plan.add_argument(
-        "--steps", required=True, type=_steps, help="Increasing percentages, e.g. 10,25,50,100."
+        "--steps",
+        required=True,
+        type=_steps,
+        help="Increasing whole percentages, e.g. 10,25,50,100.",
     )
     plan.add_argument(
         "--out-dir", required=True, type=Path, help="Folder for step-NN-PCT.yaml files."
@@ -125,7 +131,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     preview.add_argument("file", type=Path, metavar="FILE", help="A routing values file.")
-    preview.add_argument("--requests", type=int, default=100, help="How many requests (100).")
+    preview.add_argument(
+        "--requests", type=_count, default=100, help="How many requests (100, at most 1e9)."
+    )
     preview.add_argument(
         "--header",
         action="append",
@@ -157,10 +165,21 @@ def _add_action(
 
 
 def _number(text: str) -> float:
+    """A finite number: `inf` and `nan` parse as floats but mean nothing as a share."""
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
+
+
+def _count(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
 
 
 def _count(text: str) -> int:
@@ -177,12 +196,22 @@ def _steps(text: str) -> list[float]:
     return [_number(part) for part in text.split(",") if part.strip()]
 
 
+def _weight(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise InputError(f"--weight {text!r} is not a finite number; weights are shares")
+    return value
+
+
 def _pairs(items: list[str], flag: str, convert: Callable[[str], Any] = str) -> dict[str, Any]:
+    """NAME=VALUE flags as a dict; a NAME given twice is refused (which one was meant?)."""
     pairs = {}
     for item in items:
         key, separator, value = item.partition("=")
         if not separator or not key:
             raise InputError(f"{flag} {item!r} is not NAME=VALUE, e.g. {flag} v42=90")
+        if key in pairs:
+            raise InputError(f"{flag} {key}=... is given more than once; give each name once")
         try:
             pairs[key] = convert(value)
         except ValueError:
@@ -191,8 +220,11 @@ def _pairs(items: list[str], flag: str, convert: Callable[[str], Any] = str) -> 
 
 
 def _prepare(args: argparse.Namespace) -> None:
+    """Check the flags and outputs, and read --current, before anything is computed."""
     if args.models_uri and not args.model_name:
         raise InputError("--models-uri needs --model-name to find the version folders")
+    if getattr(args, "out", None) is not None:
+        yamlio.check_output_file(args.out, "--out")
     args.original, args.doc = document.load(args.current, args.host)
 
 
@@ -234,7 +266,7 @@ def _run_set(args: argparse.Namespace) -> int:
     _prepare(args)
     if not args.weight and not args.drop:
         raise InputError("nothing to set: give --weight VERSION=WEIGHT or --drop VERSION")
-    weights = _pairs(args.weight, "--weight", float)
+    weights = _pairs(args.weight, "--weight", _weight)
     if not weights:
         weights = {entry["name"]: entry["weight"] for entry in args.doc["versions"]}
         weights = {name: weight for name, weight in weights.items() if name not in args.drop}
@@ -271,14 +303,20 @@ def _add_ab_rule(args: argparse.Namespace) -> operations.Document:
 
 
 def _run_plan(args: argparse.Namespace) -> int:
+    yamlio.check_output_folder(args.out_dir, "--out-dir")
     _prepare(args)
     documents = operations.plan(args.doc, args.version, args.steps)
     if args.models_uri:
         for doc in documents:
             check_ready(doc, args.models_uri, args.model_name)
     rendered = [document.render(args.original, doc, _provenance()) for doc in documents]
-    for number, (step, text) in enumerate(zip(args.steps, rendered, strict=True), start=1):
-        path = args.out_dir / f"step-{number:02d}-{step:g}.yaml"
+    paths = [
+        args.out_dir / f"step-{number:02d}-{step:g}.yaml"
+        for number, step in enumerate(args.steps, start=1)
+    ]
+    for path in paths:
+        yamlio.check_output_file(path, "--out-dir")
+    for path, text in zip(paths, rendered, strict=True):
         yamlio.write_atomic(path, text)
         print(path)
     return 0

@@ -21,7 +21,8 @@ from mlrelease.versions import is_version_id
 
 def check(document: Any, source: str) -> operations.Document:
     """Return the traffic part of `document` as plain data, or raise InputError saying why."""
-    plain = json.loads(json.dumps(document)) if document is not None else None
+    # default=str: YAML dates and other tagged scalars become text for the schema to judge.
+    plain = json.loads(json.dumps(document, default=str)) if document is not None else None
     if not isinstance(plain, dict):
         raise InputError(f"{source} is not a YAML mapping; it should hold host: and versions:")
     # best_match looks inside anyOf/oneOf for the error that says what is wrong.
@@ -44,9 +45,12 @@ def check(document: Any, source: str) -> operations.Document:
     total = sum(entry["weight"] for entry in doc["versions"])
     if names and total != 100:
         raise InputError(f"{source}: versions: weights sum to {total}, not 100")
-    for rule in doc["abRules"]:
-        operations.check_header_name(rule["header"])
     try:
+        operations.check_host(doc["host"])
+        for rule in doc["abRules"]:
+            operations.check_header_name(rule["header"])
+            if "regex" in rule:
+                operations.check_regex(rule["regex"])
         operations.check_references(doc)
     except InputError as error:
         raise InputError(f"{source}: {error}") from error
@@ -56,12 +60,11 @@ def check(document: Any, source: str) -> operations.Document:
 def load(path: Path | None, host: str | None = None) -> tuple[Any, operations.Document]:
     """(round-trip document, checked traffic document) for `--current`, or a new one."""
     if path is None:
-        fresh = operations.new_document(host or operations.DEFAULT_HOST)
-        return None, fresh
+        return None, operations.new_document(operations.DEFAULT_HOST if host is None else host)
     document = yamlio.load_path(path)
     doc = check(document, str(path))
-    if host:
-        doc["host"] = host
+    if host is not None:
+        doc["host"] = operations.check_host(host)
     return document, doc
 
 

@@ -11,6 +11,12 @@ Weights are integers that sum to exactly 100: any non-negative numbers are norma
 the largest-remainder method, ties going to the version listed first, so the same input
 always gives the same split. A version at weight 0 stays a warm subset until dropped.
 Each operation returns a new document and never changes its input.
+
+Everything Istio or Envoy would reject later is refused here, with the fix: header regexes
+are checked by RE2 itself (Envoy's regex engine; Python's `re` accepts lookarounds and
+backreferences that RE2 does not), canary percentages must be whole (a weight is an
+integer, so 12.5 could only be rounded), and removing something that is not there is an
+error rather than a silent no-op, since it usually means a typo in a version or header.
 """
 
 import copy
@@ -20,6 +26,8 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import re2
+
 from mlrelease.errors import InputError
 from mlrelease.traffic.schema import HEADER_NAME, MATCH_KINDS
 from mlrelease.versions import check_version_id
@@ -28,10 +36,59 @@ DEFAULT_HOST = "scoring"
 
 Document = dict[str, Any]
 
+# The routing chart names the shared Service after the host, so it is a DNS-1035 label.
+_HOST = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?")
+MAX_HOST_LENGTH = 63
+# Preview counts are apportioned in floating point; beyond this they lose precision.
+MAX_PREVIEW_REQUESTS = 10**9
+
 
 def new_document(host: str = DEFAULT_HOST) -> Document:
     """An empty routing document for a first deployment."""
-    return {"host": host, "versions": [], "abRules": []}
+    return {"host": check_host(host), "versions": [], "abRules": []}
+
+
+def check_host(host: str) -> str:
+    """The shared Service's name: a DNS-1035 label, as the routing chart's schema demands."""
+    if not (isinstance(host, str) and len(host) <= MAX_HOST_LENGTH and _HOST.fullmatch(host)):
+        raise InputError(
+            f"host {host!r} is not a DNS-1035 label (the name of the shared Service): use "
+            f"lowercase letters, digits and '-', starting with a letter, at most "
+            f"{MAX_HOST_LENGTH} characters, e.g. --host scoring"
+        )
+    return host
+
+
+def _re2_options() -> re2.Options:
+    options = re2.Options()
+    # RE2 would also log every parse error to stderr; the InputError says it once.
+    options.log_errors = False
+    return options
+
+
+_RE2_OPTIONS = _re2_options()
+
+
+def compile_regex(pattern: str) -> re2._Regexp:
+    """Compile a header regex with RE2 (Envoy's engine), or raise InputError with RE2's reason."""
+    if not pattern:
+        raise InputError("the regex is empty; give a pattern such as 'beta|canary'")
+    try:
+        return re2.compile(pattern, _RE2_OPTIONS)
+    except re2.error as error:
+        reason = error.args[0] if error.args else ""
+        if isinstance(reason, bytes):
+            reason = reason.decode("utf-8", "replace")
+        raise InputError(
+            f"regex {pattern!r} is not valid RE2 syntax ({reason}); Envoy matches header "
+            "regexes with RE2, which has no lookarounds or backreferences"
+        ) from None
+
+
+def check_regex(pattern: str) -> str:
+    """Return `pattern` if RE2 accepts it; InputError otherwise."""
+    compile_regex(pattern)
+    return pattern
 
 
 def normalise(weights: Sequence[tuple[str, float]]) -> list[tuple[str, int]]:
@@ -40,14 +97,27 @@ def normalise(weights: Sequence[tuple[str, float]]) -> list[tuple[str, int]]:
     Ties in the remainder go to the entry listed first.
     """
     for name, weight in weights:
-        if not isinstance(weight, int | float) or math.isnan(weight) or weight < 0:
-            raise InputError(f"weight {_number(weight)} for {name} is not a non-negative number")
-    if sum(weight for _, weight in weights) <= 0:
+        if (
+            isinstance(weight, bool)
+            or not isinstance(weight, int | float)
+            or not math.isfinite(weight)
+            or weight < 0
+        ):
+            raise InputError(
+                f"weight {_number(weight)} for {name} is not a finite, non-negative number"
+            )
+    names = [name for name, _ in weights]
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise InputError(f"{', '.join(duplicates)} weighted more than once; give each one weight")
+    if not any(weight > 0 for _, weight in weights):
         raise InputError(
             "all weights are zero; give at least one version a weight above 0 "
             "(e.g. --weight v42=100)"
         )
-    shares = _apportion([weight for _, weight in weights], 100)
+    # Scaled by the largest weight first, so huge weights (1e308) cannot overflow the sum.
+    largest = max(weight for _, weight in weights)
+    shares = _apportion([weight / largest for _, weight in weights], 100)
     return [(name, share) for (name, _), share in zip(weights, shares, strict=True)]
 
 
@@ -61,6 +131,15 @@ def set_weights(
     both = set(weights) & set(drop)
     if both:
         raise InputError(f"{', '.join(sorted(both))} both weighted and dropped; choose one")
+    repeated = sorted({name for name in drop if list(drop).count(name) > 1})
+    if repeated:
+        raise InputError(f"--drop {', '.join(repeated)} given more than once; drop it once")
+    unknown = [name for name in drop if name not in _names(result)]
+    if unknown:
+        raise InputError(
+            f"cannot drop {', '.join(unknown)}: not a version in the routing document "
+            f"(live: {', '.join(_names(result)) or 'none'}); check the version id"
+        )
     names = [v["name"] for v in result["versions"] if v["name"] not in drop]
     names += [name for name in weights if name not in names]
     split = dict(normalise([(name, weights[name]) for name in names if name in weights]))
@@ -73,6 +152,7 @@ def canary(document: Document, version: str, percent: float) -> Document:
     """Send `percent` to `version`; the rest keeps the current proportions of the others."""
     check_version_id(version)
     _check_percent(percent, "--percent")
+    _check_whole(percent, "--percent")
     others = [(v["name"], v["weight"]) for v in document["versions"] if v["name"] != version]
     remaining = 100 - percent
     if remaining > 0 and sum(weight for _, weight in others) <= 0:
@@ -106,6 +186,10 @@ def add_ab_rule(document: Document, header: str, kind: str, value: str, version:
     if kind not in MATCH_KINDS:
         raise InputError(f"match kind {kind!r} is not one of {', '.join(MATCH_KINDS)}")
     check_header_name(header)
+    if kind == "regex":
+        check_regex(value)
+    elif not value:
+        raise InputError(f"the --{kind} value is empty; Istio needs a value to match")
     result = copy.deepcopy(document)
     rule = {"header": header, kind: value, "version": check_version_id(version)}
     rules = result.setdefault("abRules", [])
@@ -120,13 +204,27 @@ def add_ab_rule(document: Document, header: str, kind: str, value: str, version:
 
 
 def remove_ab_rules(document: Document, header: str | None = None) -> Document:
-    """Remove the rules on `header`, or every rule when header is None."""
+    """Remove the rules on `header`, or every rule when header is None.
+
+    Removing nothing is an error: it means a mistyped header, or a document other than
+    the one the operator had in mind.
+    """
     result = copy.deepcopy(document)
-    result["abRules"] = [
-        rule
-        for rule in result.get("abRules", [])
-        if header is not None and rule["header"] != header
-    ]
+    rules = result.get("abRules", [])
+    if header is None:
+        if not rules:
+            raise InputError("there are no A/B rules to clear")
+        result["abRules"] = []
+        return result
+    check_header_name(header)
+    kept = [rule for rule in rules if rule["header"] != header]
+    if len(kept) == len(rules):
+        headers = sorted({rule["header"] for rule in rules})
+        raise InputError(
+            f"no A/B rule matches on header {header!r} (rules exist for: "
+            f"{', '.join(headers) or 'none'}); check the header name"
+        )
+    result["abRules"] = kept
     return result
 
 
@@ -134,7 +232,9 @@ def set_mirror(document: Document, version: str | None, percent: float = 100) ->
     """Mirror `percent` of requests to `version` (responses discarded); None turns it off."""
     result = copy.deepcopy(document)
     if version is None:
-        result.pop("mirror", None)
+        if not result.get("mirror"):
+            raise InputError("mirroring is already off: there is no mirror to turn off")
+        result.pop("mirror")
         return result
     _check_percent(percent, "--percent")
     if float(percent).is_integer():
@@ -150,6 +250,7 @@ def plan(document: Document, version: str, steps: Sequence[float]) -> list[Docum
         raise InputError("--steps is empty; give increasing percentages such as 10,25,50,100")
     for step in steps:
         _check_percent(step, "--steps")
+        _check_whole(step, "--steps")
     if any(later <= earlier for earlier, later in itertools.pairwise(steps)):
         raise InputError(f"--steps {','.join(f'{s:g}' for s in steps)} must strictly increase")
     if steps[0] <= 0:
@@ -203,9 +304,13 @@ def preview(
     weighted split applies. Counts are the expected numbers (largest remainder).
     Returns {"matchedRule": rule or None, "counts": {version: n}, "mirrored": (version, n)}.
     """
-    if requests < 1:
-        raise InputError(f"--requests {requests} must be at least 1")
-    lowered = {key.lower(): value for key, value in (headers or {}).items()}
+    if not 1 <= requests <= MAX_PREVIEW_REQUESTS:
+        raise InputError(f"--requests {requests} must be from 1 to {MAX_PREVIEW_REQUESTS}")
+    lowered: dict[str, str] = {}
+    for key, value in (headers or {}).items():
+        if key.lower() in lowered:
+            raise InputError(f"--header {key} is given more than once; give each header once")
+        lowered[key.lower()] = value
     matched = next((rule for rule in document.get("abRules", []) if _matches(rule, lowered)), None)
     versions = [entry["name"] for entry in document["versions"]]
     if matched:
@@ -237,7 +342,8 @@ def _matches(rule: Mapping[str, str], headers: Mapping[str, str]) -> bool:
         return value == rule["exact"]
     if "prefix" in rule:
         return value.startswith(rule["prefix"])
-    return re.fullmatch(rule["regex"], value) is not None
+    # Envoy's semantics: RE2, matching the whole header value.
+    return compile_regex(rule["regex"]).fullmatch(value) is not None
 
 
 def _apportion(weights: Sequence[float], total: int) -> list[int]:
@@ -260,6 +366,15 @@ def _names(document: Document) -> list[str]:
 def _check_percent(percent: float, flag: str) -> None:
     if not isinstance(percent, int | float) or math.isnan(percent) or not 0 <= percent <= 100:
         raise InputError(f"{flag} {_number(percent)} is outside 0-100")
+
+
+def _check_whole(percent: float, flag: str) -> None:
+    """Weights are whole percentages; a fraction could only be rounded away silently."""
+    if not float(percent).is_integer():
+        raise InputError(
+            f"{flag} {_number(percent)} is not a whole percentage: route weights are "
+            f"integers, so use {math.floor(percent)} or {math.ceil(percent)}"
+        )
 
 
 def _number(value: object) -> str:
