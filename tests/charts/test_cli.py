@@ -5,7 +5,9 @@ import yaml
 from support.charts import CHARTS, REPO
 from support.cli import run_mlrelease
 
+from mlrelease.commands.package import build_metadata
 from mlrelease.values import helm
+from mlrelease.versions import version_id
 
 PIPELINE_ENV = {
     "BUILD_BUILDNUMBER": "20261127.3",
@@ -104,27 +106,26 @@ def test_template_prints_manifests_and_fails_with_helms_message(tmp_path):
 
 
 def test_package_bakes_values_in_and_re_renders_identically(tmp_path):
-    values_file = CHARTS / "scoring" / "ci" / "ci-values.yaml"
+    build = "20261127.3 (rerun)"
+    values_file = tmp_path / "values.yaml"
+    ci_values = yaml.safe_load((CHARTS / "scoring" / "ci" / "ci-values.yaml").read_text())
+    ci_values.update(buildNumber=build, versionId=version_id(build))
+    values_file.write_text(yaml.safe_dump(ci_values))
     result = mlrelease(
-        "package",
-        "charts/scoring",
-        "-f",
-        values_file,
-        "--build-number",
-        "20261127.3 (rerun)",
-        "-d",
-        tmp_path,
+        "package", "charts/scoring", "-f", values_file, "--build-number", build, "-d", tmp_path
     )
     assert result.returncode == 0, result.stderr
-    archive = tmp_path / "scoring-0.1.0+20261127.3-rerun.tgz"
+    # The build number had to be changed to fit semver, so a hash of it keeps names apart.
+    archive = tmp_path / f"scoring-0.1.0+{build_metadata(build)}.tgz"
+    assert build_metadata(build).startswith("20261127.3-rerun.")
     assert result.stdout.strip() == str(archive)
     packaged = helm.load_chart(archive)
-    assert packaged.metadata["appVersion"] == "20261127.3 (rerun)"
+    assert packaged.metadata["appVersion"] == build
     assert not any(f["name"].startswith(("ci/", "tests/")) for f in packaged.files)
     assert any(t["name"] == "templates/tests/test-readyz.yaml" for t in packaged.templates)
     source = helm.load_chart(CHARTS / "scoring")
     values = helm.load_values_files([values_file])
-    release = "scoring-v20261127-3"
+    release = f"scoring-{version_id(build)}"
     from_artifact = helm.render(packaged, {}, release=release, namespace="ml")
     from_source = helm.render(source, values, release=release, namespace="ml")
     # Only the chart version and appVersion labels may differ.
