@@ -145,8 +145,9 @@ def verify(version: Version, *, digests: bool = True) -> dict:
     """The manifest of a complete, intact version; otherwise raise.
 
     `ModelNotReadyError` when `_COMPLETE` is absent; `ModelCorruptError` when `_COMPLETE`
-    exists but the manifest or any file is missing or differs. With `digests=False` only
-    sizes are compared (one listing, no file downloads): a cheap check for many versions.
+    exists but the manifest or any file is missing or differs, or a file is not listed.
+    With `digests=False` only sizes are compared (one listing, no file downloads): a
+    cheap check for many versions.
     """
     store = open_store(version)
     manifest, sizes = _load_manifest(store)
@@ -302,6 +303,15 @@ def _load_manifest(store: Store) -> tuple[dict, dict[str, int]]:
         raise ModelCorruptError(
             f"{store.key_uri(MANIFEST)} has formatVersion {manifest.get('formatVersion')!r}; "
             f"this mlrelease reads {FORMAT_VERSION}: use the mlrelease release that wrote it"
+        )
+    # A complete version holds exactly what its manifest lists: a file added afterwards
+    # would be served or read by something, yet no digest vouches for it.
+    unlisted = sorted(set(sizes) - set(files) - set(RESERVED))
+    if unlisted:
+        shown = ", ".join(unlisted[:5]) + (", ..." if len(unlisted) > 5 else "")
+        raise ModelCorruptError(
+            f"{store.uri} holds {len(unlisted)} files its manifest does not list ({shown}): "
+            "the version was changed after it was published; " + _REPUBLISH_HINT
         )
     return manifest, sizes
 
