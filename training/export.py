@@ -84,6 +84,7 @@ def manifest(
             **metrics.to_dict(),
             "trainSeconds": round(train_seconds, 3),
             "minPrecisionAtK": config.min_precision_at_k,
+            "minTestUsers": config.min_test_users,
         },
         "libraries": library_versions(),
     }

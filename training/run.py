@@ -5,8 +5,8 @@ quality gate -> publish. Every check that can fail cheaply runs before the expen
 fit, and nothing is written to the model store unless the model passed the gate, so a
 failed run leaves the store exactly as it was.
 
-Exit codes: 0 published; 2 bad configuration or input data; 1 the quality gate failed
-or storage failed.
+Exit codes: 0 published; 2 bad configuration or input data (including too few users with
+held-out interactions to judge the model); 1 the quality gate failed or storage failed.
 """
 
 import logging
@@ -16,7 +16,7 @@ from collections.abc import Mapping
 import numpy as np
 import scipy.sparse as sp
 
-from mlrelease.errors import MlreleaseError
+from mlrelease.errors import InputError, MlreleaseError
 from mlrelease.store import artifact
 from training import config as config_mod
 from training import data as data_mod
@@ -27,6 +27,24 @@ log = logging.getLogger("training")
 
 class QualityGateError(MlreleaseError):
     """The model ranks held-out interactions worse than MIN_PRECISION_AT_K allows."""
+
+
+def check_enough_test_users(test: sp.csr_matrix, minimum: int, target: str) -> int:
+    """The number of users with held-out interactions; InputError below `minimum`.
+
+    Checked before the fit, as it needs only the split: a quality gate averaged over a
+    handful of users would pass or fail by chance, so it refuses to judge at all.
+    """
+    users = int(np.count_nonzero(np.diff(test.indptr)))
+    if users < minimum:
+        raise InputError(
+            f"too little held-out data to judge the model: {users} users have held-out "
+            f"interactions, fewer than MIN_TEST_USERS={minimum}; nothing was published to "
+            f"{target}. Train on a larger export, or lower MIN_TEST_USERS (chart value "
+            "evaluation.minTestUsers) for a data set that is small by design"
+        )
+    log.info("%d users with held-out interactions (MIN_TEST_USERS=%d)", users, minimum)
+    return users
 
 
 def main(environ: Mapping[str, str]) -> int:
@@ -76,6 +94,7 @@ def train_and_publish(environ: Mapping[str, str]) -> dict:
     train = interaction_matrix(data.users[~is_test], data.items[~is_test], shape)
     test = interaction_matrix(data.users[is_test], data.items[is_test], shape)
     log.info("%s split: %d training, %d held-out interactions", method, train.nnz, test.nnz)
+    check_enough_test_users(test, config.min_test_users, target)
 
     started = time.monotonic()
     fitted = model.fit(train, hp)

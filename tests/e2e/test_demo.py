@@ -120,6 +120,9 @@ def test_release_summary_is_markdown_with_versions_weights_and_verdicts(demo):
     summary = (workdir / "release-summary.md").read_text()
     assert summary.startswith("# Release summary")
     assert summary in result.stdout
+    # The quality gate's minimum of held-out users is shown with the number it judged on.
+    assert "held-out users (min)" in summary
+    assert "gate    judged on" in result.stderr
     canary = json.loads((workdir / "observations.json").read_text())[0]
     for version, weight in canary["configured"].items():
         assert f"| `{version}` | {weight}% |" in summary

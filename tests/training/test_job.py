@@ -13,6 +13,7 @@ from mlrelease.sampledata import write_synthetic_export
 from mlrelease.store import artifact
 from mlrelease.store.modelfiles import FILE_NAMES
 from mlrelease.versions import version_id
+from training.config import DEFAULTS
 
 VERSION = version_id(BUILD_NUMBER)
 
@@ -89,6 +90,25 @@ def test_a_model_below_the_quality_gate_publishes_nothing(job_env):
     assert "quality gate failed: precision@10 is 0." in result.stderr
     assert "below MIN_PRECISION_AT_K=0.99" in result.stderr
     assert not Path(job_env["MODELS_URI"]).exists()
+
+
+def test_too_few_held_out_users_to_judge_exits_2_before_training(job_env, tmp_path):
+    tiny = tmp_path / "tiny"
+    tiny.mkdir()
+    (tiny / "interactions.csv").write_text("user_id,item_id\nu1,i1\nu1,i2\nu2,i1\n")
+    result = run_training({**job_env, "DATA_URI": str(tiny), "MIN_PRECISION_AT_K": "0"})
+    assert result.returncode == 2, result.stderr
+    assert f"fewer than MIN_TEST_USERS={DEFAULTS['MIN_TEST_USERS']}" in result.stderr
+    assert "epoch" not in result.stderr  # refused before the fit
+    assert not Path(job_env["MODELS_URI"]).exists()
+
+
+def test_the_default_minimum_of_held_out_users_is_recorded_and_met(job_env):
+    result = run_training(job_env)
+    assert result.returncode == 0, result.stderr
+    metrics = artifact.verify(str(version_folder(job_env)))["metrics"]
+    assert metrics["minTestUsers"] == int(DEFAULTS["MIN_TEST_USERS"])
+    assert metrics["testUsers"] >= metrics["minTestUsers"]
 
 
 def test_bad_configuration_exits_2_naming_every_variable_before_any_work(job_env):

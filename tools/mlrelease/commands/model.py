@@ -319,6 +319,8 @@ def _metrics(metrics: dict[str, Any]) -> str:
         f"recall@{k}": metrics.get("recallAtK"),
         "AUC": metrics.get("auc"),
         "train seconds": metrics.get("trainSeconds"),
+        "held-out users": metrics.get("testUsers"),
+        "min held-out users": metrics.get("minTestUsers"),
     }
     return "  ".join(
         f"{name} {_number(value)}" for name, value in named.items() if value is not None

@@ -287,6 +287,10 @@ class Rehearsal:
         self.say(f"model   {build.version} published and verified at {build.model_uri} ({metrics})")
         if build.note:
             self.say(f"        {build.version}: {build.note}; it passed the offline quality gate")
+        self.say(
+            f"gate    judged on {build.metrics.get('testUsers')} users with held-out "
+            f"interactions (MIN_TEST_USERS {build.metrics.get('minTestUsers')})"
+        )
 
     # -- serving ---------------------------------------------------------------------------
 
