@@ -10,9 +10,11 @@ import json
 import os
 import re
 from collections.abc import Mapping
+from importlib import resources
 from typing import Any
 
 import numpy as np
+from ruamel.yaml import YAML
 
 from scoring import metrics
 from scoring.state import ServingState
@@ -33,7 +35,21 @@ class ApiError(Exception):
 
 
 def error_body(status: int, message: str) -> Response:
+    """The one JSON error shape of the service (the OpenAPI document's `Error`)."""
     return {"error": message, "status": status}, status
+
+
+OPENAPI_FILE = "openapi.yaml"
+
+
+def openapi_text() -> str:
+    """The OpenAPI document as kept in the repository, shipped inside this package."""
+    return resources.files("scoring").joinpath(OPENAPI_FILE).read_text(encoding="utf-8")
+
+
+def openapi_document() -> dict[str, Any]:
+    """The OpenAPI document as plain data, for /openapi.json."""
+    return YAML(typ="safe", pure=True).load(openapi_text())
 
 
 def ping() -> Response:

@@ -76,6 +76,9 @@ def create_app(state: ServingState) -> Flask:
     """A Flask app serving `state`'s model version."""
     app = Flask("scoring")
     app.config["MAX_CONTENT_LENGTH"] = state.settings.max_body_bytes
+    # Read once per worker: the contract clients and the tests hold the server to.
+    openapi_yaml = api.openapi_text().encode("utf-8")
+    openapi_json = orjson.dumps(api.openapi_document())
 
     @app.before_request
     def _start_timer() -> None:
@@ -106,7 +109,7 @@ def create_app(state: ServingState) -> Flask:
         if status == 404:
             message = (
                 f"no endpoint at {request.path}; use /recommendations/<user_id>?k=10, "
-                "POST /scores, /model, /healthz, /readyz, /metrics or /ping"
+                "POST /scores, /model, /healthz, /readyz, /metrics, /ping or /openapi.json"
             )
         elif status == 405:
             message = f"{request.method} is not allowed on {request.path}"
@@ -115,7 +118,11 @@ def create_app(state: ServingState) -> Flask:
                 f"the request body is larger than {state.settings.max_body_bytes} bytes "
                 "(MAX_BODY_BYTES); send fewer pairs per request"
             )
-        return _json(*api.error_body(status, message))
+        response = _json(*api.error_body(status, message))
+        if status == 405 and getattr(error, "valid_methods", None):
+            # RFC 9110: a 405 lists the methods the resource does support.
+            response.headers["Allow"] = ", ".join(sorted(error.valid_methods))
+        return response
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception) -> Response:
@@ -147,6 +154,14 @@ def create_app(state: ServingState) -> Flask:
     def scores() -> Response:
         body = _body(state.settings.max_body_bytes)
         return _json(*api.scores(state, body, request.content_type))
+
+    @app.get("/openapi.json")
+    def openapi_as_json() -> Response:
+        return Response(openapi_json, status=200, mimetype="application/json")
+
+    @app.get("/openapi.yaml")
+    def openapi_as_yaml() -> Response:
+        return Response(openapi_yaml, status=200, mimetype="application/yaml")
 
     @app.get("/metrics")
     def metrics_endpoint() -> Response:

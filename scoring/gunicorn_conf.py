@@ -25,7 +25,7 @@ if _OWN_METRICS_DIR:
 for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_name, "1")
 
-from scoring import metrics  # noqa: E402
+from scoring import metrics, rejections  # noqa: E402
 
 _settings = settings_module.from_environ()
 
@@ -46,6 +46,13 @@ keepalive = 5
 limit_request_line = 4094
 limit_request_fields = 100
 limit_request_field_size = 8190
+# gunicorn answers those limits itself; in the service's JSON error shape, not HTML.
+rejections.install(
+    _settings.expected_version,
+    line=limit_request_line,
+    fields=limit_request_fields,
+    field_size=limit_request_field_size,
+)
 # No control socket: the root filesystem is read-only and nothing administers workers live.
 control_socket_disable = True
 accesslog = None
