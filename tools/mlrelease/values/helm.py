@@ -53,6 +53,10 @@ def load_values_files(paths: Iterable[str | os.PathLike[str]]) -> dict[str, Any]
             raise InputError(
                 f"cannot read values file {os.fspath(path)}: {error.strerror}"
             ) from error
+        except UnicodeDecodeError:
+            raise InputError(
+                f"values file {os.fspath(path)} is not UTF-8 text; save it as UTF-8"
+            ) from None
         try:
             values = helm_python.values_from_yaml(text) if text.strip() else {}
         except helm_python.HelmError as error:
