@@ -13,7 +13,7 @@ HELM_VERSION := $(shell sed -n 's/^  helmVersion: *"\{0,1\}\([0-9][0-9.]*\)"\{0,
 ISTIO_VERSION := $(shell sed -n 's/^ISTIO_VERSION=//p' tools/install_tools.sh)
 HELM_UNITTEST_MOD := tools/go/helm-unittest/go.mod tools/go/helm-unittest/go.sum
 
-.PHONY: setup prometheus-tools tools demo test lint bench images clean
+.PHONY: setup prometheus-tools tools demo test lint bench images clean clean-images
 
 setup: $(VENV)/.installed
 
@@ -78,3 +78,10 @@ bench: setup
 # Go's module and build caches are the user's defaults and stay.
 clean:
 	rm -rf $(VENV) $(TOOLS) .pytest_cache .ruff_cache *.egg-info
+
+# The image build's cache (debootstrap tarball, wheelhouse, Docker data root), after stopping
+# the private dockerd that may still use it.
+IMAGE_CACHE ?= $(or $(MLRELEASE_IMAGE_CACHE),$(HOME)/.cache/mlrelease-images)
+clean-images:
+	MLRELEASE_IMAGE_CACHE="$(IMAGE_CACHE)" bash tools/build_images.sh stop-daemon || true
+	rm -rf "$(IMAGE_CACHE)"

@@ -85,7 +85,7 @@ def from_environ(environ: Mapping[str, str] | None = None) -> Settings:
     if not model_uri:
         problems.append(
             "MODEL_URI is not set; set it to the model version folder, "
-            "e.g. az://models/recommender/v20261127-3 or /models/recommender/v20261127-3"
+            "e.g. az://models/recommender/v20261127-3-4b46ac11 or a local folder"
         )
     values["model_uri"] = model_uri
     values["model_version"] = env.get("MODEL_VERSION", "").strip()

@@ -29,7 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     actions = parser.add_subparsers(dest="model_command", metavar="ACTION", required=True)
     uri_help = (
-        "The version folder, e.g. az://models/recommender/20261127-3 or a local path. "
+        "The version folder, e.g. az://models/recommender/v20261127-3-4b46ac11 or a local path. "
         "Azure credentials come from AZURE_STORAGE_CONNECTION_STRING or "
         "AZURE_STORAGE_ACCOUNT_URL."
     )

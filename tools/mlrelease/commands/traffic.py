@@ -209,7 +209,8 @@ def _pairs(items: list[str], flag: str, convert: Callable[[str], Any] = str) -> 
     for item in items:
         key, separator, value = item.partition("=")
         if not separator or not key:
-            raise InputError(f"{flag} {item!r} is not NAME=VALUE, e.g. {flag} v42=90")
+            example = "v20261127-3-4b46ac11=90" if flag == "--weight" else "x-user-group=beta"
+            raise InputError(f"{flag} {item!r} is not NAME=VALUE, e.g. {flag} {example}")
         if key in pairs:
             raise InputError(f"{flag} {key}=... is given more than once; give each name once")
         try:

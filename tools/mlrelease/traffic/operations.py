@@ -113,7 +113,7 @@ def normalise(weights: Sequence[tuple[str, float]]) -> list[tuple[str, int]]:
     if not any(weight > 0 for _, weight in weights):
         raise InputError(
             "all weights are zero; give at least one version a weight above 0 "
-            "(e.g. --weight v42=100)"
+            "(e.g. --weight v20261127-3-4b46ac11=100)"
         )
     # Scaled by the largest weight first, so huge weights (1e308) cannot overflow the sum.
     largest = max(weight for _, weight in weights)
