@@ -213,3 +213,29 @@ def test_the_routing_documents_from_these_commands_stay_valid(work):
     )  # fmt: skip
     assert code == 0, err
     assert yaml.safe_load((work / "next.yaml").read_text())["abRules"][0]["regex"] == "beta|canary"
+
+
+@pytest.mark.parametrize(
+    "assignment", ["a=!!float x", "a=!!bool maybe", "a=!!set 1", "a=*x"], ids=str
+)
+def test_a_yaml_tag_that_cannot_be_honoured_is_bad_input(tmp_path, assignment):
+    code, _, err = call_mlrelease("values", "set", "v.yaml", assignment, cwd=tmp_path)
+    assert code == 2 and "is not valid YAML" in err, err
+    assert not (tmp_path / "v.yaml").exists()
+
+
+@pytest.mark.parametrize("value", ["a=2020-01-01", "a=!!binary aGk=", "a=!!float nan"], ids=str)
+def test_a_value_that_is_not_plain_chart_data_is_refused(tmp_path, value):
+    code, _, err = call_mlrelease(
+        *VALUES_TRAINING, "--build-number", "1", "--value", value, "--out", "v.yaml", cwd=tmp_path
+    )
+    assert code == 2 and "is not a chart value" in err and "quote it" in err, err
+
+
+def test_helm_schema_errors_are_one_line(tmp_path):
+    code, _, err = call_mlrelease(
+        *VALUES_TRAINING, "--build-number", "1", "--value", "hyperparameters.epochs=-1",
+        "--value", "b=1", "--out", "v.yaml", cwd=tmp_path,
+    )  # fmt: skip
+    assert code == 2 and err.count("\n") == 1
+    assert "epochs': minimum: got -1, want 1" in err and "'b' not allowed" in err

@@ -120,6 +120,15 @@ def _build(args: argparse.Namespace) -> buildvalues.Build:
 
 def _overrides(assignments: list[str]) -> dict[str, Any]:
     parsed = [valuesfile.parse_assignment(assignment) for assignment in assignments]
+    for assignment, (_, value) in zip(assignments, parsed, strict=True):
+        try:
+            json.dumps(value, allow_nan=False)
+        except (TypeError, ValueError):
+            raise InputError(
+                f"--value {assignment!r}: {type(value).__name__} is not a chart value (YAML "
+                "reads it as a date, a tag or a non-finite number); quote it to pass text, "
+                "e.g. --value 'key=\"2020-01-01\"'"
+            ) from None
     return json.loads(json.dumps(valuesfile.set_values({}, parsed)))
 
 

@@ -27,7 +27,9 @@ _INPUT_ERRORS = (
 
 
 def _translate(error: helm_python.HelmError, what: str) -> MlreleaseError:
-    message = f"{what}: {str(error).strip()}"
+    # Helm lists schema problems one per line; the CLI's contract is one line per error.
+    lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
+    message = f"{what}: {' '.join(lines)}"
     if isinstance(error, _INPUT_ERRORS):
         return InputError(message)
     return MlreleaseError(message)

@@ -50,6 +50,14 @@ def loads(text: str, source: str = "<string>") -> Any:
         raise InputError(f"{source}:{where} is not valid YAML: {problem}") from error
     except RecursionError:
         raise InputError(f"{source} is nested too deeply to be a values file") from None
+    except Exception as error:
+        # ruamel.yaml's constructors raise what they meet for a tag they cannot honour
+        # (`!!float x` a ValueError, `!!bool maybe` a KeyError, `!!set 1` an
+        # AttributeError): for text from a user, each of these means the text is wrong.
+        raise InputError(
+            f"{source} is not valid YAML: {type(error).__name__}: {error}; check its tags "
+            "(!!float, !!int, ...) and their values"
+        ) from None
 
 
 def dumps(data: Any) -> str:
