@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         _check_arguments(args)
         return args.func(args)
     except MlreleaseError as error:
-        print(f"mlrelease {args.command}: error: {error}", file=sys.stderr)
+        print(f"mlrelease {args.command}: error: {one_line(str(error))}", file=sys.stderr)
         return error.exit_code
     except KeyboardInterrupt:
         print(f"mlrelease {args.command}: interrupted", file=sys.stderr)
@@ -92,17 +92,28 @@ def main(argv: list[str] | None = None) -> int:
         if args.verbose:
             traceback.print_exc()
         print(
-            f"mlrelease {args.command}: internal error: {type(error).__name__}: {error}. "
+            f"mlrelease {args.command}: internal error: {type(error).__name__}: "
+            f"{one_line(str(error))}. "
             "This is a bug in mlrelease; run again with --verbose for the details and report it",
             file=sys.stderr,
         )
         return 1
 
 
+def one_line(message: str) -> str:
+    """A message on one line: a pipeline log shows one line per failure, and a multi-line
+    message from a library (the store, Helm) would read as several failures."""
+    return " ".join(line.strip() for line in message.splitlines() if line.strip())
+
+
 def describe_os_error(error: OSError) -> str:
     """`<what failed>: <path>`, without Python's `[Errno N]` noise, plus what to check."""
-    reason = error.strerror or str(error)
-    paths = [os.fsdecode(p) for p in (error.filename, error.filename2) if p is not None]
+    reason = one_line(error.strerror or str(error))
+    paths = [
+        os.fsdecode(p) if isinstance(p, str | bytes | os.PathLike) else str(p)
+        for p in (error.filename, error.filename2)
+        if p is not None
+    ]
     where = f": {' -> '.join(paths)}" if paths else ""
     return f"{reason}{where}; check the path, its permissions and the free space"
 
