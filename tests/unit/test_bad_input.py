@@ -239,3 +239,15 @@ def test_helm_schema_errors_are_one_line(tmp_path):
     )  # fmt: skip
     assert code == 2 and err.count("\n") == 1
     assert "epochs': minimum: got -1, want 1" in err and "'b' not allowed" in err
+
+
+def test_a_multi_line_message_from_a_library_is_printed_on_one_line(tmp_path):
+    from mlrelease.errors import MlreleaseError
+
+    failure = MlreleaseError("cannot read az://models/x:\n  ErrorCode: AuthorizationFailure\n")
+    with mock.patch("mlrelease.store.artifact.verify", side_effect=failure):
+        code, _, err = call_mlrelease("model", "verify", "az://models/x", cwd=tmp_path)
+    assert (code, err) == (
+        1,
+        "mlrelease model: error: cannot read az://models/x: ErrorCode: AuthorizationFailure\n",
+    )
