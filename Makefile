@@ -79,9 +79,9 @@ bench: setup
 clean:
 	rm -rf $(VENV) $(TOOLS) .pytest_cache .ruff_cache *.egg-info
 
-# The image build's cache (debootstrap tarball, wheelhouse, Docker data root), after stopping
-# the private dockerd that may still use it.
+# The image build's cache (debootstrap tarball, logs, Docker data root), after stopping
+# the private dockerd that may still use it, and the build context.
 IMAGE_CACHE ?= $(or $(MLRELEASE_IMAGE_CACHE),$(HOME)/.cache/mlrelease-images)
 clean-images:
 	MLRELEASE_IMAGE_CACHE="$(IMAGE_CACHE)" bash tools/build_images.sh stop-daemon || true
-	rm -rf "$(IMAGE_CACHE)"
+	rm -rf "$(IMAGE_CACHE)" build/images
