@@ -7,7 +7,8 @@ them before or plausibly could: paths that are files where folders are expected 
 reverse), missing and unreadable documents, routing files holding regexes RE2 refuses,
 non-finite and fractional numbers, duplicates, control characters, hosts and ids that are
 not DNS labels, build numbers that collide once sanitised, model folders with unlisted
-or missing files, plus random text. For each command line, run in this process:
+or missing files, plus random text. The canary judges (`analyze`, `compare`) only reach
+closed ports on 127.0.0.1, so no request leaves the machine and none waits. For each command line, run in this process:
 
 - the exit code is 0, 1 or 2, and nothing escapes `main` (that would be a traceback);
 - stderr holds no traceback and no "internal error" (a bug the edge caught);
@@ -320,7 +321,71 @@ def small() -> st.SearchStrategy[list[str]]:
     )
 
 
-COMMAND_LINES = st.one_of(traffic(), values(), charts(), model(), small())
+def lifecycle() -> st.SearchStrategy[list[str]]:
+    """Retirement, listing and pruning, and the canary judges against closed local ports
+    (port 1 on 127.0.0.1 refuses at once: no request leaves this machine)."""
+    store = ["--models-uri", "@models", "--model-name", "recommender"]
+    closed = "http://127.0.0.1:1"
+    return st.one_of(
+        st.tuples(
+            st.tuples(st.just("--keep"), pick(NUMBERS)).map(list),
+            optional([st.just("--retired-list"), path()]),
+            TRAFFIC_COMMON,
+            OUT,
+        ).map(lambda t: ["traffic", "retire", *t[0], *t[1], *t[2], *t[3]]),
+        st.tuples(optional([st.just("--routing"), path()], [st.just("--json")])).map(
+            lambda t: ["model", "list", *store, *t[0]]
+        ),
+        st.tuples(path(), pick(NUMBERS), optional([st.just("--dry-run")])).map(
+            lambda t: ["model", "prune", *store, "--routing", t[0], "--keep", t[1], *t[2]]
+        ),
+        st.tuples(
+            pick(IDS),
+            st.one_of(
+                st.tuples(st.just("--baseline"), pick(IDS)).map(list),
+                st.tuples(st.just("--baseline-from"), path()).map(list),
+            ),
+            optional(
+                [st.just("--config"), path()],
+                [st.just("--interval"), pick(["30s", "5m", "0s", "-1m", "1e9h", "x", ""])],
+            ),
+            st.one_of(
+                st.just(["--explain"]),
+                st.just(["--prometheus-url", closed, "--timeout", "0.5"]),
+                st.tuples(st.just("--prometheus-url"), pick(["ftp://x", "", "127.0.0.1"])).map(
+                    list
+                ),
+            ),
+        ).map(lambda t: ["analyze", "--candidate", t[0], *t[1], *t[2], *t[3]]),
+        st.tuples(
+            pick([closed, "ftp://x", "", "not a url"]),
+            st.one_of(
+                st.just(["--users-from", "@models/recommender/version-ok"]),
+                st.tuples(st.just("--users-file"), path()).map(list),
+                st.tuples(st.just("--user"), pick(IDS)).map(list),
+            ),
+            optional(
+                [st.just("--sample"), pick(NUMBERS)],
+                [st.just("--k"), pick(NUMBERS)],
+                [st.just("--min-overlap"), pick(NUMBERS)],
+            ),
+        ).map(
+            lambda t: [
+                "compare",
+                "--candidate-url",
+                t[0],
+                "--baseline-url",
+                closed,
+                *t[1],
+                *t[2],
+                "--timeout",
+                "0.5",
+            ]
+        ),
+    )
+
+
+COMMAND_LINES = st.one_of(traffic(), values(), charts(), model(), lifecycle(), small())
 
 
 def documents() -> st.SearchStrategy[str]:
