@@ -8,7 +8,8 @@ reverse), missing and unreadable documents, routing files holding regexes RE2 re
 non-finite and fractional numbers, duplicates, control characters, hosts and ids that are
 not DNS labels, build numbers that collide once sanitised, model folders with unlisted
 or missing files, plus random text. The canary judges (`analyze`, `compare`) only reach
-closed ports on 127.0.0.1, so no request leaves the machine and none waits. For each command line, run in this process:
+closed ports on 127.0.0.1, so no request leaves the machine and none waits. For each
+command line, run in this process:
 
 - the exit code is 0, 1 or 2, and nothing escapes `main` (that would be a traceback);
 - stderr holds no traceback and no "internal error" (a bug the edge caught);
@@ -348,6 +349,8 @@ def lifecycle() -> st.SearchStrategy[list[str]]:
             optional(
                 [st.just("--config"), path()],
                 [st.just("--interval"), pick(["30s", "5m", "0s", "-1m", "1e9h", "x", ""])],
+                [st.just("--markdown"), path()],
+                [st.just("--json"), path()],
             ),
             st.one_of(
                 st.just(["--explain"]),
@@ -368,6 +371,8 @@ def lifecycle() -> st.SearchStrategy[list[str]]:
                 [st.just("--sample"), pick(NUMBERS)],
                 [st.just("--k"), pick(NUMBERS)],
                 [st.just("--min-overlap"), pick(NUMBERS)],
+                [st.just("--markdown"), path()],
+                [st.just("--json"), path()],
             ),
         ).map(
             lambda t: [

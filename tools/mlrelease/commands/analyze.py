@@ -75,6 +75,10 @@ def _run(args: argparse.Namespace) -> int:
     baseline = check_version_id(args.baseline) if args.baseline else _baseline(args, candidate)
     if baseline == candidate:
         raise InputError(f"the baseline is the candidate {candidate}; name another version")
+    # Checked before Prometheus is asked: a bad report path must not cost the verdict.
+    for flag, output in (("--markdown", args.markdown), ("--json", args.json)):
+        if output is not None:
+            yamlio.check_output_file(output, flag)
     document = analysis_document.load(args.config)
     if args.interval:
         analysis_document.seconds(args.interval)

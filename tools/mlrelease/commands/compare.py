@@ -68,6 +68,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _run(args: argparse.Namespace) -> int:
     if args.sample < 1:
         raise InputError(f"--sample {args.sample} must be at least 1")
+    # Checked before any request: a bad report path must not cost the comparison.
+    for flag, output in (("--markdown", args.markdown), ("--json", args.json)):
+        if output is not None:
+            yamlio.check_output_file(output, flag)
     thresholds = {
         key: value
         for key, value in (
