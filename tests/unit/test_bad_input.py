@@ -110,6 +110,12 @@ REFUSED = [
      "needs '20261127.4'"),
     ("preview-too-many-requests", ["traffic", "preview", "routing.yaml", "--requests", "1e99"], 2,
      "not a whole number"),
+    ("analyze-report-under-a-file", ["analyze", "--candidate", "v2", "--baseline", "v1",
+     "--prometheus-url", "http://127.0.0.1:1", "--markdown", "file.yaml/x.md"], 2,
+     "is not a folder"),
+    ("compare-report-is-a-folder", ["compare", "--candidate-url", "http://127.0.0.1:1",
+     "--baseline-url", "http://127.0.0.1:1", "--user", "u1", "--json", "folder"], 2,
+     "is a folder"),
     ("demo-too-many-requests", ["demo", "--repo", REPO, "--requests", "100000000"], 2,
      "at most 100000"),
 ]  # fmt: skip
