@@ -13,7 +13,7 @@ HELM_VERSION := $(shell sed -n 's/^  helmVersion: *"\{0,1\}\([0-9][0-9.]*\)"\{0,
 ISTIO_VERSION := $(shell sed -n 's/^ISTIO_VERSION=//p' tools/install_tools.sh)
 HELM_UNITTEST_MOD := tools/go/helm-unittest/go.mod tools/go/helm-unittest/go.sum
 
-.PHONY: setup prometheus-tools tools demo test lint bench images clean clean-images
+.PHONY: setup prometheus-tools tools control-plane demo test lint bench images clean clean-images
 
 setup: $(VENV)/.installed
 
@@ -60,7 +60,13 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: lint prometheus-tools tools
+# etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl and kwok from their Go
+# modules (pinned in tools/go/*/go.mod) into .tools/bin, for tests/cluster/. A binary is rebuilt
+# only when its wrapper module changes; the first build takes tens of minutes on two cores.
+control-plane:
+	bash tools/install_control_plane.sh --tools-dir $(TOOLS)
+
+test: lint prometheus-tools tools control-plane
 	PATH="$(CURDIR)/$(BIN):$(CURDIR)/$(TOOLS)/bin:$(CURDIR)/$(VENV)/node/node_modules/.bin:$$PATH" \
 		HELM_PLUGINS="$(CURDIR)/$(TOOLS)/helm-plugins" $(BIN)/python -m pytest
 
