@@ -415,17 +415,26 @@ def _start(plane: ControlPlane, timeout: float) -> None:
             "--profiling=false",
         ],
     )
+    # kwok serves the kubelet API (container logs) on the node's address, so `kubectl logs`
+    # and `helm test --logs` work: every container's log is one file saying nothing ran.
+    kubelet_port = free_port()
+    kwok_config = workdir / "kwok.yaml"
+    kwok_config.write_text(KWOK_STAGES.read_text() + _kwok_logs(workdir))
     _spawn(
         plane,
         "kwok",
         [
             "kwok",
             f"--kubeconfig={kubeconfig}",
-            f"--config={KWOK_STAGES}",
+            f"--config={kwok_config}",
             "--manage-all-nodes=true",
             "--node-lease-duration-seconds=40",
             "--cidr=10.244.0.0/16",
-            "--node-ip=10.0.0.10",
+            "--node-ip=127.0.0.1",
+            f"--node-port={kubelet_port}",
+            f"--server-address=127.0.0.1:{kubelet_port}",
+            f"--tls-cert-file={pki / 'apiserver.crt'}",
+            f"--tls-private-key-file={pki / 'apiserver.key'}",
         ],
     )
     plane.kubectl("apply", "-f", "-", input=json.dumps(_node()))
@@ -442,6 +451,20 @@ def _start(plane: ControlPlane, timeout: float) -> None:
     else:
         raise ControlPlaneError(f"no Istio CRDs at {ISTIO_CRDS}")
     plane.timings["total"] = time.monotonic() - began
+
+
+def _kwok_logs(workdir: Path) -> str:
+    log = workdir / "logs" / "simulated-container.log"
+    # The CRI log format a kubelet reads: timestamp, stream, full-line tag, text.
+    log.write_text(
+        "1970-01-01T00:00:00.000000000Z stdout F kwok: no container ran; this pod's phase"
+        " was set by tests/cluster/kwok-stages.yaml\n"
+    )
+    return (
+        "\n---\napiVersion: kwok.x-k8s.io/v1alpha1\nkind: ClusterLogs\n"
+        "metadata:\n  name: simulated-container-logs\n"
+        f"spec:\n  logs:\n  - logsFile: {json.dumps(str(log))}\n    follow: false\n"
+    )
 
 
 def _node() -> dict:
