@@ -305,8 +305,7 @@ def start(timeout: float = 180) -> ControlPlane:
     missing = missing_binaries()
     if missing:
         raise ControlPlaneError(
-            f"not built: {', '.join(missing)} (run `make control-plane`; "
-            f"looked in {TOOLS_BIN})"
+            f"not built: {', '.join(missing)} (run `make control-plane`; looked in {TOOLS_BIN})"
         )
     workdir = Path(tempfile.mkdtemp(prefix="mlrelease-cluster-"))
     plane = ControlPlane(workdir, workdir / "kubeconfig", "")
