@@ -11,11 +11,10 @@
 #   kubectl                                            module with its published v0.X.Y version
 #   kwok                     <tools>/bin/kwok          sigs.k8s.io/kwok/cmd/kwok, through the wrapper
 #                                                      module tools/go/kwok/ (simulated nodes and pods)
-#   helm                     <tools>/bin/helm          helm.sh/helm/v3/cmd/helm at the pipelines'
-#                                                      helmVersion (azure-pipelines/variables.yml),
-#                                                      only when the tool folder has no helm yet
 #
-# Usage: tools/install_control_plane.sh [--tools-dir DIR] [--force] [etcd|kubernetes|kwok|helm ...]
+# The Helm 3 CLI the tests drive comes from tools/install_tools.sh (`make tools`).
+#
+# Usage: tools/install_control_plane.sh [--tools-dir DIR] [--force] [etcd|kubernetes|kwok ...]
 # With none named, all are built. A binary is rebuilt only when its wrapper module's go.mod or
 # go.sum is newer than it (or --force is given first). Sources come from the Go module proxy
 # (GOPROXY) and build with the machine's Go (1.26 or newer); the module and build caches are Go's
@@ -40,7 +39,7 @@ while (($#)); do
     esac
 done
 selected=("$@")
-((${#selected[@]})) || selected=(etcd kubernetes kwok helm)
+((${#selected[@]})) || selected=(etcd kubernetes kwok)
 
 command -v go >/dev/null || {
     echo "install_control_plane.sh: no \`go\` on PATH; install Go 1.26 or newer" >&2
@@ -101,34 +100,13 @@ install_kwok() {
         "-X sigs.k8s.io/kwok/pkg/consts.Version=$version"
 }
 
-# The Helm 3 CLI the pipelines pin, for the tests that run their helm steps. Another tool
-# script may own it; an existing build in the tool folder is kept.
-install_helm() {
-    local version pkg=helm.sh/helm/v3 start=$SECONDS
-    if [[ -x $tools_dir/bin/helm ]] && ((force == 0)); then
-        echo "helm: present ($("$tools_dir/bin/helm" version --short))"
-        return
-    fi
-    version=$(sed -n 's/^  helmVersion: *"\{0,1\}\([0-9][0-9.]*\)"\{0,1\} *$/\1/p' \
-        "$repo/azure-pipelines/variables.yml")
-    [[ $version =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]] || {
-        echo "install_control_plane.sh: no helmVersion X.Y.Z in azure-pipelines/variables.yml" >&2
-        exit 2
-    }
-    GOBIN=$tools_dir/bin go install -trimpath -ldflags "-s -w
-        -X $pkg/internal/version.version=v$version -X $pkg/internal/version.gitTreeState=clean" \
-        "$pkg/cmd/helm@v$version"
-    echo "helm: built v$version in $((SECONDS - start))s"
-}
-
 for part in "${selected[@]}"; do
     case $part in
     etcd) install_etcd ;;
     kubernetes) install_kubernetes ;;
     kwok) install_kwok ;;
-    helm) install_helm ;;
     *)
-        echo "install_control_plane.sh: unknown part '$part' (etcd, kubernetes, kwok or helm)" >&2
+        echo "install_control_plane.sh: unknown part '$part' (etcd, kubernetes or kwok)" >&2
         exit 2
         ;;
     esac
