@@ -45,10 +45,8 @@ def builds(cluster, pipelines, storage):
             result = pipelines.run_training_pod(namespace, release)
             assert result.returncode == 0, result.stderr[-3000:]
 
-        if cluster.kubectl("get", "namespace", compile_variables()["trainingNamespace"],
-                           check=False).returncode:  # fmt: skip
-            cluster.create_namespace(compile_variables()["trainingNamespace"])
-            storage.secret(compile_variables()["trainingNamespace"])
+        cluster.create_namespace(compile_variables()["trainingNamespace"])
+        storage.secret(compile_variables()["trainingNamespace"])
         runner = pipelines.train(build, hooks={"Verify the published model": run_the_pod})
         assert not runner.failed, runner.report()
         found[name] = build

@@ -329,7 +329,7 @@ class Agent:
         if "task" in step:
             return self._task(name, step)
         if "download" in step:
-            artifact = step["artifact"]
+            artifact = self.macro(step["artifact"])
             source = self.artifacts.get(artifact)
             if source is None:
                 return StepResult(name, "failed", f"no artifact {artifact!r}")
@@ -341,10 +341,11 @@ class Agent:
             shutil.copytree(source, base / artifact, dirs_exist_ok=True)
             return StepResult(name, "succeeded", f"downloaded {artifact}")
         if "publish" in step:
+            artifact = self.macro(step["artifact"])
             stored = Path(tempfile.mkdtemp(prefix="artifact-", dir=self.workspace.parent))
             shutil.copytree(self.macro(step["publish"]), stored, dirs_exist_ok=True)
-            self.artifacts[step["artifact"]] = stored
-            return StepResult(name, "succeeded", f"published {step['artifact']}")
+            self.artifacts[artifact] = stored
+            return StepResult(name, "succeeded", f"published {artifact}")
         if "checkout" in step:
             return StepResult(name, "succeeded", "checkout: the test's working tree")
         return StepResult(name, "failed", f"the test agent cannot run {step!r}")

@@ -139,7 +139,10 @@ class ControlPlane:
         return json.loads(self.kubectl(*args).stdout)
 
     def create_namespace(self, name: str) -> None:
-        self.kubectl("create", "namespace", name)
+        """Create a namespace unless it exists (test modules share the cluster), and wait for
+        its default ServiceAccount."""
+        if self.kubectl("get", "namespace", name, check=False).returncode:
+            self.kubectl("create", "namespace", name)
         # The ServiceAccount controller makes `default`; pods cannot be created before it.
         deadline = time.monotonic() + 60
         while self.kubectl("get", "serviceaccount", "default", "-n", name, check=False).returncode:

@@ -77,6 +77,8 @@ class Pipelines:
             **compile_variables(),
             "Pipeline.Workspace": str(workspace),
             "Agent.TempDirectory": str(workspace / "_temp"),
+            "System.StageAttempt": "1",
+            "System.JobAttempt": "1",
             "storageConnectionString": self.connection_string,
             "dataPrefix": DATA_PREFIX,
             **extra,
@@ -236,6 +238,8 @@ def upload_export(connection_string: str, root: Path) -> None:
 def create_storage_secret(cluster: ControlPlane, namespace: str, connection_string: str) -> None:
     """The Secret an operator creates once per namespace (variables.yml's storageSecretName)."""
     name = compile_variables()["storageSecretName"]
+    if not cluster.kubectl("get", "secret", name, "-n", namespace, check=False).returncode:
+        return
     cluster.kubectl(
         "create", "secret", "generic", name, "-n", namespace,
         f"--from-literal={SECRET_KEY}={connection_string}",
