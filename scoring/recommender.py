@@ -1,16 +1,17 @@
 """Top-k recommendations and pair scores over a LightFM model's exported arrays.
 
 Serving needs no LightFM: with no side features a LightFM score is
-`dot(user_embedding, item_embedding) + user_bias + item_bias`. Everything that does not
-depend on the request is prepared once here, so a request costs one matrix-vector product
-over a contiguous float32 item matrix (the item bias folded in as an extra row), a
-partial selection of the k best (no full sort) and a sort of only those k. The user bias
-does not change a user's ranking, so it is added to the k returned scores only. Ties are
-broken by item index, so answers are deterministic and match a stable full sort.
+`dot(user_embedding, item_embedding) + user_bias + item_bias`. A request costs one
+matrix-vector product over the item matrix, a partial selection of the k best (no full
+sort) and a sort of only those k. The user bias does not change a user's ranking, so it is
+added to the k returned scores only. Ties are broken by item index, so answers are
+deterministic and match a stable full sort.
 
-The item matrix is stored factors-major, shape (factors + 1, n_items): BLAS then streams
-it with `u @ items` (gemv on long contiguous rows), measured about twice as fast as the
-item-major layout, whose 65-float rows suit the kernel badly.
+The arrays are used as they are given, typically read-only memory maps of the model files
+that every worker of a pod shares (see `scoring.model`): nothing here copies, transposes
+or widens a model-sized array, so a worker's private memory does not grow with the model.
+The item matrix is scanned item-major, as published (n_items x factors, contiguous rows of
+`factors` floats), which BLAS streams at the memory bandwidth (`bench/scan.py`).
 """
 
 from typing import NamedTuple
@@ -51,32 +52,21 @@ class Recommender:
         seen_indices: np.ndarray,
         item_popularity: np.ndarray,
     ) -> None:
-        n_users, d = user_embeddings.shape
+        n_users = user_embeddings.shape[0]
         n_items = item_embeddings.shape[0]
         self.n_users = n_users
         self.n_items = n_items
-        # [user_embedding | 1] . [item_embedding | item_bias] = dot + item_bias.
-        self._items_t = np.empty((d + 1, n_items), dtype=np.float32)
-        self._items_t[:d] = item_embeddings.T
-        self._items_t[d] = item_biases
-        self._users = np.empty((n_users, d + 1), dtype=np.float32)
-        self._users[:, :d] = user_embeddings
-        self._users[:, d] = 1.0
-        self._user_biases = np.ascontiguousarray(user_biases, dtype=np.float32)
-        self._item_biases = np.ascontiguousarray(item_biases, dtype=np.float32)
-        self._user_embeddings = np.ascontiguousarray(user_embeddings, dtype=np.float32)
-        self._item_embeddings = np.ascontiguousarray(item_embeddings, dtype=np.float32)
-        self._indptr = np.asarray(seen_indptr, dtype=np.int64)
-        self._indices = np.asarray(seen_indices, dtype=np.intp)
-        # How many distinct items each user has seen, so k can be capped without a
-        # per-request np.unique.
-        rows = np.repeat(np.arange(n_users, dtype=np.int64), np.diff(self._indptr))
-        distinct = np.unique(rows * n_items + self._indices)
-        self._unseen = n_items - np.bincount(distinct // n_items, minlength=n_users)
-        popularity = np.asarray(item_popularity, dtype=np.float32)
-        # Most popular first; ties go to the lower index so answers are stable.
-        self._popular = np.lexsort((np.arange(n_items), -popularity))
-        self._popularity = popularity
+        self._user_embeddings = user_embeddings
+        self._user_biases = user_biases
+        self._item_embeddings = item_embeddings
+        self._item_biases = item_biases
+        self._indptr = seen_indptr
+        self._indices = seen_indices
+        # Most popular first; ties go to the lower index so answers are stable. int32 keeps
+        # this per-worker array at 4 bytes an item.
+        order = np.lexsort((np.arange(n_items), -np.asarray(item_popularity, dtype=np.float32)))
+        self._popular = order.astype(np.int32)
+        self._popularity = item_popularity
 
     def seen(self, user: int) -> np.ndarray:
         """Internal indices of the items this user interacted with in the training data."""
@@ -84,9 +74,13 @@ class Recommender:
 
     def recommend(self, user: int, k: int) -> TopK:
         """The user's k best unseen items (fewer if fewer are unseen), best first."""
-        scores = self._users[user] @ self._items_t
-        scores[self.seen(user)] = -np.inf
-        k = min(k, int(self._unseen[user]))
+        scores = self._item_embeddings @ self._user_embeddings[user]
+        scores += self._item_biases
+        seen = self.seen(user)
+        scores[seen] = -np.inf
+        if self.n_items - seen.size < k:
+            # Only then can k exceed the unseen items; seen entries may repeat an item.
+            k = min(k, self.n_items - np.unique(seen).size)
         if k <= 0:
             return TopK([], [])
         top = self._candidates(scores, k)

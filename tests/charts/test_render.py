@@ -248,14 +248,20 @@ def test_scoring_deployment_matches_the_server_contract(charts, values_kind):
     model_uri = artifact.version_uri(
         merged["model"]["modelsUri"], merged["model"]["name"], merged["versionId"]
     )
+    # The init container copies the version into the pod's model volume; the server maps
+    # that copy and never reads the store, so only the init container has credentials.
+    local_copy = f"{merged['modelVolume']['mountPath']}/{merged['versionId']}"
     assert server["command"] == ["python", "-m", "scoring"]
-    assert env["MODEL_URI"]["value"] == model_uri
+    assert env["MODEL_URI"]["value"] == local_copy
     assert env["PORT"]["value"] == str(merged["server"]["port"])
     timeout = str(merged["modelWait"]["timeoutSeconds"])
-    assert wait["command"] == ["mlrelease", "model", "wait", model_uri, "--timeout", timeout]
-    assert set(_env(wait)) == {k for k in env if k in CREDENTIALS}
+    assert wait["command"] == [
+        *("mlrelease", "model", "wait", model_uri, "--timeout", timeout),
+        *("--into", local_copy),
+    ]
+    assert not set(env) & CREDENTIALS
     if values_kind == "ci":
-        assert set(env) >= CREDENTIALS
+        assert set(_env(wait)) == CREDENTIALS
     assert server["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
     assert server["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
     assert server["ports"] == [
@@ -288,7 +294,8 @@ def test_workload_identity_wires_service_account_and_pod(charts):
     pod = deployment["spec"]["template"]
     assert pod["metadata"]["labels"]["azure.workload.identity/use"] == "true"
     assert pod["spec"]["serviceAccountName"] == account["metadata"]["name"]
-    env = _env(pod["spec"]["containers"][0])
+    # The init container reads the store; the server only maps its pod-local copy.
+    env = _env(pod["spec"]["initContainers"][0])
     assert env["AZURE_STORAGE_ACCOUNT_URL"]["value"] == "https://models.blob.core.windows.net"
     assert "AZURE_STORAGE_CONNECTION_STRING" not in env
 

@@ -22,7 +22,14 @@ PACKAGE_JOB = REPO / "azure-pipelines" / "templates" / "jobs" / "package.yml"
 NOT_FROM_CHARTS = {
     # In a pod the server binds every interface of the pod's own network namespace, and
     # `python -m scoring` makes the workers' shared metrics folder itself.
-    "scoring": {"HOST", "PROMETHEUS_MULTIPROC_DIR"},
+    # The server reads the pod-local copy the init container made, never the store, so
+    # only the init container gets the storage credentials.
+    "scoring": {
+        "HOST",
+        "PROMETHEUS_MULTIPROC_DIR",
+        "AZURE_STORAGE_CONNECTION_STRING",
+        "AZURE_STORAGE_ACCOUNT_URL",
+    },
     "training": set(),
 }
 

@@ -331,3 +331,81 @@ def test_a_manifest_never_carries_the_storage_key(tmp_path, monkeypatch, nowhere
 def test_version_uri_rejects_bad_segments(bad):
     with pytest.raises(InputError, match="one non-empty path segment"):
         artifact.version_uri("az://models", bad, "v1")
+
+
+# --- download: the pod's one local copy ------------------------------------------------------
+
+
+def test_download_copies_a_verified_version_that_verify_accepts(models_uri, tmp_path):
+    uri = artifact.version_uri(models_uri, "recommender", "v1")
+    files = model_files()
+    published = artifact.publish(uri, files, model_manifest())
+    into = tmp_path / "pod" / "v1"
+
+    manifest = artifact.download(uri, into)
+
+    assert manifest == published
+    assert open_store(str(into)).list() == sorted([*files, MANIFEST, COMPLETE])
+    for name, data in files.items():
+        assert (into / name).read_bytes() == data
+    assert artifact.verify(str(into)) == published
+    assert (into / "user_embeddings.npy").stat().st_mode & 0o222 == 0
+    assert os.listdir(into.parent) == ["v1"], "no staging folder is left behind"
+
+
+def test_download_again_into_the_same_copy_keeps_it(models_uri, tmp_path):
+    uri = artifact.version_uri(models_uri, "recommender", "v1")
+    artifact.publish(uri, model_files(), model_manifest())
+    into = tmp_path / "v1"
+    artifact.download(uri, into)
+    before = {path: path.stat().st_mtime_ns for path in into.rglob("*")}
+    artifact.download(uri, into)  # a restarted pod runs its init container again
+    assert {path: path.stat().st_mtime_ns for path in into.rglob("*")} == before
+
+
+def test_download_refuses_a_folder_holding_anything_else(models_uri, tmp_path):
+    uri = artifact.version_uri(models_uri, "recommender", "v1")
+    artifact.publish(uri, model_files(), model_manifest())
+    into = tmp_path / "v1"
+    into.mkdir()
+    (into / "notes.txt").write_text("mine")
+    with pytest.raises(InputError, match="is not empty and is not a verified copy"):
+        artifact.download(uri, into)
+    assert os.listdir(into) == ["notes.txt"]
+
+
+def test_download_into_an_empty_folder_fills_it(models_uri, tmp_path):
+    uri = artifact.version_uri(models_uri, "recommender", "v1")
+    artifact.publish(uri, model_files(), model_manifest())
+    into = tmp_path / "v1"
+    into.mkdir()
+    artifact.download(uri, into)
+    assert artifact.verify(str(into))["versionId"] == model_manifest()["versionId"]
+
+
+def test_a_tampered_version_is_never_downloaded(models_uri, overwrite, tmp_path):
+    uri = artifact.version_uri(models_uri, "recommender", "v1")
+    artifact.publish(uri, model_files(), model_manifest())
+    overwrite(uri, "user_embeddings.npy", os.urandom(4096))
+    into = tmp_path / "pod" / "v1"
+    with pytest.raises(ModelCorruptError, match=r"user_embeddings\.npy does not match"):
+        artifact.wait(uri, timeout=60, into=into)
+    assert os.listdir(tmp_path / "pod") == [], "nothing, not even a partial copy, is left"
+
+
+def test_an_unfinished_version_is_not_downloaded(models_uri, tmp_path):
+    uri = artifact.version_uri(models_uri, "recommender", "v1")
+    open_store(uri).write_once("user_embeddings.npy", b"partial")
+    with pytest.raises(ModelNotReadyError):
+        artifact.download(uri, tmp_path / "v1")
+    assert not (tmp_path / "v1").exists()
+
+
+def test_download_removes_a_partial_copy_left_by_a_stopped_init_container(models_uri, tmp_path):
+    uri = artifact.version_uri(models_uri, "recommender", "v1")
+    artifact.publish(uri, model_files(), model_manifest())
+    leftover = tmp_path / "pod" / ".v1.partial-0123456789ab"
+    leftover.mkdir(parents=True)
+    (leftover / "user_embeddings.npy").write_bytes(b"half")
+    artifact.download(uri, tmp_path / "pod" / "v1")
+    assert os.listdir(tmp_path / "pod") == ["v1"]

@@ -63,6 +63,26 @@ def test_verify_and_wait_succeed_on_a_published_version(published, cli_env):
     assert "attempt 1: " in result.stderr and "complete and verified" in result.stderr
 
 
+def test_wait_into_a_folder_leaves_a_verified_local_copy(published, cli_env, tmp_path):
+    into = tmp_path / "pod-model" / "20261127-3"
+    result = mlrelease("wait", published, "--timeout", "30", "--into", str(into), env=cli_env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"{published}: ready, 2 files verified, copied to {into}\n"
+    assert {name: (into / name).read_bytes() for name in FILES} == FILES
+    result = mlrelease("verify", str(into), env=cli_env)
+    assert result.returncode == 0, result.stderr
+
+
+def test_wait_into_a_folder_holding_other_files_exits_2(published, cli_env, tmp_path):
+    into = tmp_path / "pod-model"
+    into.mkdir()
+    (into / "mine.txt").write_text("keep me")
+    result = mlrelease("wait", published, "--timeout", "30", "--into", str(into), env=cli_env)
+    assert result.returncode == 2
+    assert "is not empty and is not a verified copy" in result.stderr
+    assert os.listdir(into) == ["mine.txt"]
+
+
 def test_show_prints_a_readable_summary(published, cli_env):
     result = mlrelease("show", published, env=cli_env)
     assert result.returncode == 0, result.stderr

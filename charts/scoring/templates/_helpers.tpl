@@ -11,6 +11,7 @@ Helpers, following `helm create`:
   scoring.scrapeEndpoint            the /metrics endpoint of the ServiceMonitor or PodMonitor
   scoring.scrapeAnnotations         `prometheus.io/*` pod annotations, when switched on
   scoring.compareCommand            the `mlrelease compare` argv of the compare test pod
+  scoring.localModelDir             the pod-local copy of the model version, which the server maps
 */}}
 
 {{- define "scoring.name" -}}
@@ -108,6 +109,14 @@ The model version folder, the same path `mlrelease.store.artifact.version_uri` b
 */}}
 {{- define "scoring.modelUri" -}}
 {{- printf "%s/%s/%s" (trimSuffix "/" .Values.model.modelsUri) .Values.model.name .Values.versionId }}
+{{- end }}
+
+{{/*
+Where the init container puts the pod's one copy of the model, named after the version so
+the server's default version (the folder name) is the version id.
+*/}}
+{{- define "scoring.localModelDir" -}}
+{{- printf "%s/%s" (trimSuffix "/" .Values.modelVolume.mountPath) .Values.versionId }}
 {{- end }}
 
 {{/*

@@ -2,9 +2,10 @@
 
 `wait` is the scoring pod's init container: it blocks until the version's `_COMPLETE`
 marker exists and every file matches its digest, so a pod never serves a partial or
-tampered model. `verify` checks once; `show` prints what the manifest records.
-`list` shows every version of a model with whether the routing references it; `prune`
-deletes complete, unreferenced versions beyond the newest N.
+tampered model; with `--into DIR` it also copies the verified version to a pod-local
+folder, once per pod, for every server worker to map. `verify` checks once; `show`
+prints what the manifest records. `list` shows every version of a model with whether the
+routing references it; `prune` deletes complete, unreferenced versions beyond the newest N.
 Exit codes: 0 verified, 1 not ready / corrupt / timed out / storage failure, 2 bad input.
 """
 
@@ -44,6 +45,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     _add_location(wait, uri_help)
+    wait.add_argument(
+        "--into",
+        metavar="DIR",
+        help=(
+            "Also copy the verified version into this local folder, e.g. the pod's model "
+            "volume, so the server maps it from there and never reads the store. Each file "
+            "is verified as it is copied and DIR appears only once all of them matched. DIR "
+            "must be missing or empty, or already hold a verified copy of this version."
+        ),
+    )
     wait.add_argument(
         "--timeout",
         type=_seconds,
@@ -163,8 +174,11 @@ def _wait(args: argparse.Namespace) -> int:
             f"{args.max_delay:g}; lower it or raise --max-delay"
         )
     _locate(args)
-    manifest = artifact.wait(args.uri, args.timeout, args.initial_delay, args.max_delay)
-    print(f"{args.uri}: ready, {len(manifest['files'])} files verified")
+    manifest = artifact.wait(
+        args.uri, args.timeout, args.initial_delay, args.max_delay, into=args.into
+    )
+    copied = f", copied to {args.into}" if args.into else ""
+    print(f"{args.uri}: ready, {len(manifest['files'])} files verified{copied}")
     return 0
 
 

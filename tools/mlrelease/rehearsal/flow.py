@@ -301,6 +301,8 @@ class Rehearsal:
             "--image-repository", "mlrelease/scoring", "--models-uri", self.models_uri,
             "--model-name", MODEL_NAME, "--chart", str(self.repo / "charts" / "scoring"),
             "--value", f"server.port={build.port}", "--value", "server.workers=1",
+            # The pod's model volume is a folder of this rehearsal's own.
+            "--value", f"modelVolume.mountPath={self.workdir / build.version / 'pod-model'}",
             "--out", str(values), *self.provenance_flags, *self.storage_flags,
         )  # fmt: skip
         objects = self._render("scoring", f"scoring-{build.version}", values)

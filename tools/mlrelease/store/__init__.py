@@ -15,6 +15,7 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
+from typing import BinaryIO
 from urllib.parse import unquote, urlparse
 
 from mlrelease.errors import InputError, MlreleaseError
@@ -57,6 +58,14 @@ class Store:
     def read_bytes(self, key: str) -> bytes:
         """The content of `key`; `NotFoundError` if it does not exist."""
         raise NotImplementedError
+
+    def read_into(self, key: str, sink: BinaryIO) -> None:
+        """Write the content of `key` to `sink` in chunks; `NotFoundError` if it is absent.
+
+        Model files can be larger than the memory an init container is given, so
+        downloads stream instead of holding a whole file as `read_bytes` does.
+        """
+        sink.write(self.read_bytes(key))
 
     def exists(self, key: str) -> bool:
         """Whether `key` exists."""

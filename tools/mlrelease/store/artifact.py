@@ -21,9 +21,12 @@ import logging
 import math
 import os
 import random
+import secrets
+import shutil
 import time
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any
+from pathlib import Path
+from typing import Any, BinaryIO
 
 from mlrelease.errors import InputError, MlreleaseError
 from mlrelease.store import (
@@ -41,6 +44,8 @@ FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 COMPLETE = "_COMPLETE"
 RESERVED = (MANIFEST, COMPLETE)
+# Marks the hidden folder a download is assembled in before it is renamed into place.
+_PARTIAL_MARKER = ".partial-"
 
 log = logging.getLogger("mlrelease.store.artifact")
 
@@ -147,13 +152,16 @@ def verify(version: Version, *, digests: bool = True) -> dict:
     `ModelNotReadyError` when `_COMPLETE` is absent; `ModelCorruptError` when `_COMPLETE`
     exists but the manifest or any file is missing or differs, or a file is not listed.
     With `digests=False` only sizes are compared (one listing, no file downloads): a
-    cheap check for many versions.
+    cheap check for many versions. Files are hashed as they stream, so a model larger than
+    memory can be verified.
     """
     store = open_store(version)
     manifest, sizes = _load_manifest(store)
-    for name, data in _files(store, manifest, sizes, read=digests):
-        if data is not None:
-            _check_digest(store, name, manifest["files"][name], data)
+    for name, _ in _files(store, manifest, sizes, read=False):
+        if digests:
+            sink = _DigestSink()
+            _read_into(store, name, sink)
+            _check_sink(store, name, manifest["files"][name], sink)
     return manifest
 
 
@@ -169,6 +177,105 @@ def read_verified(version: Version) -> tuple[dict, dict[str, bytes]]:
     return manifest, contents
 
 
+def download(version: Version, into: str | os.PathLike[str]) -> dict:
+    """Copy a complete version into the local folder `into`, verifying it; return the manifest.
+
+    This is how a pod gets one copy of its model (the storage-initializer pattern): its init
+    container downloads once into a pod-local volume and every server worker maps the same
+    files. Each file is hashed while it streams to disk, so no file is held in memory and
+    none is read twice. The copy is assembled in a hidden sibling folder and renamed to
+    `into` only once every file matched its digest: `into` holds a complete, verified copy
+    with its own `manifest.json` and `_COMPLETE` (a version folder `verify` accepts) or
+    nothing, and an init container restarted mid-download starts over cleanly.
+
+    A folder that already holds a verified copy of this same version is kept as it is (a
+    restarted pod runs its init container again); a folder holding anything else is
+    refused with `InputError`. Raises `ModelNotReadyError` and `ModelCorruptError` as
+    `verify` does, and nothing is left under `into` then.
+    """
+    store = open_store(version)
+    target = Path(into)
+    manifest, sizes, manifest_bytes, marker_bytes = _read_manifest(store)
+    if _holds_anything(target):
+        return _existing_copy(store, target, manifest_bytes)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    _remove_partial_copies(target)
+    staging = target.parent / f".{target.name}{_PARTIAL_MARKER}{secrets.token_hex(6)}"
+    staging.mkdir()
+    try:
+        for name, _ in _files(store, manifest, sizes, read=False):
+            path = staging.joinpath(*name.split("/"))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(path, "xb") as handle:
+                sink = _DigestSink(handle)
+                _read_into(store, name, sink)
+                _check_sink(store, name, manifest["files"][name], sink)
+                handle.flush()
+                os.fsync(handle.fileno())
+        (staging / MANIFEST).write_bytes(manifest_bytes)
+        (staging / COMPLETE).write_bytes(marker_bytes)
+        for path in staging.rglob("*"):
+            if path.is_file():
+                # The copy is the model as published: nothing in the pod should change it.
+                path.chmod(0o444)
+        _fsync_path(staging)
+        if target.exists():
+            target.rmdir()  # empty (checked above): the rename then puts the copy in its place
+        os.rename(staging, target)
+        _fsync_path(target.parent)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    log.info("copied %s to %s (%d files verified)", store.uri, target, len(manifest["files"]))
+    return manifest
+
+
+def _holds_anything(folder: Path) -> bool:
+    try:
+        return any(folder.iterdir())
+    except FileNotFoundError:
+        return False
+    except NotADirectoryError:
+        return True
+
+
+def _existing_copy(store: Store, target: Path, manifest_bytes: bytes) -> dict:
+    """The manifest of `target` when it is a verified copy of the same version, else refuse."""
+    refusal = (
+        f"{target} is not empty and is not a verified copy of {store.uri}; give a new or "
+        "empty folder (the model is never downloaded over other files)"
+    )
+    try:
+        copy = open_store(str(target))
+        manifest = verify(copy)
+        same = copy.read_bytes(MANIFEST) == manifest_bytes
+    except (MlreleaseError, OSError):
+        raise InputError(refusal) from None
+    if not same:
+        raise InputError(refusal)
+    log.info("%s already holds a verified copy of %s; nothing downloaded", target, store.uri)
+    return manifest
+
+
+def _remove_partial_copies(target: Path) -> None:
+    # Left by an init container that was stopped mid-download; they are never read.
+    for leftover in target.parent.glob(f".{target.name}{_PARTIAL_MARKER}*"):
+        shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _fsync_path(path: Path) -> None:
+    try:
+        descriptor = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass
+    finally:
+        os.close(descriptor)
+
+
 def wait(
     version: Version,
     timeout: float,
@@ -177,8 +284,12 @@ def wait(
     *,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
+    into: str | os.PathLike[str] | None = None,
 ) -> dict:
     """Poll until the version is complete and verified; return its manifest.
+
+    With `into`, the verified version is also copied into that local folder (see
+    `download`): the files are verified as they are copied, so each is read once.
 
     Retries while it is not ready and on storage errors (the store may come up after the
     pod), with exponential backoff and jitter, logging each attempt. Raises
@@ -199,7 +310,7 @@ def wait(
     while True:
         attempt += 1
         try:
-            manifest = verify(store)
+            manifest = verify(store) if into is None else download(store, into)
         except (ModelNotReadyError, StoreError) as error:
             status = str(error)
         else:
@@ -270,6 +381,12 @@ def _complete_marker(manifest_bytes: bytes) -> bytes:
 
 def _load_manifest(store: Store) -> tuple[dict, dict[str, int]]:
     """The parsed manifest (checked against `_COMPLETE`) and the sizes of all keys."""
+    manifest, sizes, _, _ = _read_manifest(store)
+    return manifest, sizes
+
+
+def _read_manifest(store: Store) -> tuple[dict, dict[str, int], bytes, bytes]:
+    """`_load_manifest` plus the bytes of `manifest.json` and `_COMPLETE`, for a copy."""
     sizes = store.entries()
     if COMPLETE not in sizes:
         if not sizes:
@@ -281,7 +398,8 @@ def _load_manifest(store: Store) -> tuple[dict, dict[str, int]]:
             )
         raise ModelNotReadyError(f"{store.uri} {state}")
     try:
-        marker = json.loads(store.read_bytes(COMPLETE))
+        marker_bytes = store.read_bytes(COMPLETE)
+        marker = json.loads(marker_bytes)
         expected = marker["manifest"]
         manifest_bytes = store.read_bytes(MANIFEST)
     except NotFoundError as error:
@@ -313,7 +431,7 @@ def _load_manifest(store: Store) -> tuple[dict, dict[str, int]]:
             f"{store.uri} holds {len(unlisted)} files its manifest does not list ({shown}): "
             "the version was changed after it was published; " + _REPUBLISH_HINT
         )
-    return manifest, sizes
+    return manifest, sizes, manifest_bytes, marker_bytes
 
 
 def _files(
@@ -333,6 +451,37 @@ def _files(
             yield name, store.read_bytes(name)
         except NotFoundError:
             raise _corrupt(store, name, "is listed in the manifest but missing") from None
+
+
+class _DigestSink:
+    """A write-only stream that hashes and counts what passes through to `handle`."""
+
+    def __init__(self, handle: BinaryIO | None = None) -> None:
+        self._handle = handle
+        self._hash = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: bytes) -> int:
+        self._hash.update(data)
+        self.size += len(data)
+        if self._handle is not None:
+            self._handle.write(data)
+        return len(data)
+
+    def hexdigest(self) -> str:
+        return self._hash.hexdigest()
+
+
+def _read_into(store: Store, name: str, sink: _DigestSink) -> None:
+    try:
+        store.read_into(name, sink)
+    except NotFoundError:
+        raise _corrupt(store, name, "is listed in the manifest but missing") from None
+
+
+def _check_sink(store: Store, name: str, entry: dict, sink: _DigestSink) -> None:
+    if sink.size != entry["size"] or sink.hexdigest() != entry["sha256"]:
+        raise _corrupt(store, name, "does not match the sha256 in the manifest")
 
 
 def _check_digest(store: Store, name: str, entry: dict, data: bytes) -> None:

@@ -11,6 +11,7 @@ import functools
 import logging
 import os
 import re
+from typing import BinaryIO
 from urllib.parse import urlparse
 
 from azure.core.exceptions import (
@@ -96,6 +97,17 @@ class AzureStore(Store):
     def read_bytes(self, key: str) -> bytes:
         try:
             return self._container.download_blob(self._name(key)).readall()
+        except ResourceNotFoundError as error:
+            if _code(error) == "BlobNotFound":
+                raise NotFoundError(f"{self.key_uri(key)} does not exist") from None
+            raise self._error("cannot read", self.key_uri(key), error) from None
+        except AzureError as error:
+            raise self._error("cannot read", self.key_uri(key), error) from None
+
+    def read_into(self, key: str, sink: BinaryIO) -> None:
+        # One connection: the sink is written in order, so it need not be seekable.
+        try:
+            self._container.download_blob(self._name(key), max_concurrency=1).readinto(sink)
         except ResourceNotFoundError as error:
             if _code(error) == "BlobNotFound":
                 raise NotFoundError(f"{self.key_uri(key)} does not exist") from None

@@ -9,7 +9,9 @@ import contextlib
 import errno
 import os
 import secrets
+import shutil
 from pathlib import Path
+from typing import BinaryIO
 
 from mlrelease.store import (
     AlreadyExistsError,
@@ -23,6 +25,10 @@ from mlrelease.store import (
 # Temporary files carry this marker so a listing never reports one (a crashed writer
 # may leave one behind; it is not part of any model version).
 _TEMP_MARKER = ".write-once-"
+
+# Streamed copies move this much at a time: large enough for full-speed I/O, small
+# enough that a download never holds a model file in memory.
+_CHUNK_BYTES = 4 * 1024 * 1024
 
 # Filesystems without hard links (some network shares) report one of these; there we
 # fall back to an exclusive create, which still never overwrites.
@@ -63,6 +69,18 @@ class LocalStore(Store):
         path = self._path(key)
         try:
             return path.read_bytes()
+        except FileNotFoundError:
+            raise NotFoundError(f"{self.key_uri(key)} does not exist") from None
+        except OSError as error:
+            raise StoreError(
+                f"cannot read {self.key_uri(key)}: {error.strerror or error}"
+            ) from None
+
+    def read_into(self, key: str, sink: BinaryIO) -> None:
+        path = self._path(key)
+        try:
+            with open(path, "rb") as source:
+                shutil.copyfileobj(source, sink, _CHUNK_BYTES)
         except FileNotFoundError:
             raise NotFoundError(f"{self.key_uri(key)} does not exist") from None
         except OSError as error:
