@@ -1,34 +1,54 @@
 """Read the interaction export under DATA_URI into compact arrays, with a snapshot record.
 
 Every `.csv` file under the export folder is read, in sorted key order so two runs over
-the same files see the same rows in the same order. Each file is checked line by line:
-the header must name `user_id` and `item_id`, optionally one of `weight` or `rating`, and
-optionally `timestamp` (unix seconds or ISO 8601). Any problem stops the run with the file
-and line named, because a model trained on half-understood data must not be published.
+the same files see the same rows in the same order. The header must name `user_id` and
+`item_id`, optionally one of `weight` or `rating`, and optionally `timestamp` (unix
+seconds or ISO 8601). Any problem stops the run with the file and line named, because a
+model trained on half-understood data must not be published.
+
+Exports reach hundreds of millions of rows, so files are streamed: pyarrow's CSV reader
+parses each file in blocks on its own threads, and each block is reduced at once to what
+training keeps (two int32 id indices, a float64 timestamp) with its ids dictionary-encoded,
+so memory grows with the interactions kept, never with the text. Ids get their indices in
+order of first appearance when the blocks' dictionaries are unified at the end. A file
+pyarrow will not take as it is (a malformed line, an ISO timestamp, a bad number) is read
+again line by line by the checker below, which names the file and line of any problem,
+or reads it if there is none: the fast path never decides what is valid.
 
 The snapshot (path, size and sha256 of every file read) goes into the model manifest, so a
 model version can be traced back to its exact input bytes.
 """
 
+import contextlib
 import csv
 import dataclasses
 import hashlib
-import io
 import logging
 import math
-from array import array
+import shutil
+import tempfile
+from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 
 from mlrelease.errors import InputError
-from mlrelease.store import open_store
+from mlrelease.store import Store, open_store
+from mlrelease.store.local import LocalStore
 
 log = logging.getLogger(__name__)
 
 REQUIRED_COLUMNS = ("user_id", "item_id")
 VALUE_COLUMNS = ("weight", "rating")
 KNOWN_COLUMNS = (*REQUIRED_COLUMNS, *VALUE_COLUMNS, "timestamp")
+# pyarrow parses this much text at a time: large enough to keep its threads busy, small
+# enough that a block's text is a small part of memory.
+BLOCK_BYTES = 16 * 1024 * 1024
+_HASH_CHUNK = 4 * 1024 * 1024
 
 
 @dataclasses.dataclass
@@ -75,13 +95,11 @@ def read_interactions(data_uri: str, *, min_rating: float = 0.0) -> Interactions
     reader = _Accumulator(min_rating)
     snapshot = []
     for key in keys:
-        data = store.read_bytes(key)
-        snapshot.append(
-            {"path": key, "size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
-        )
-        rows = reader.read_file(store.key_uri(key), data)
+        with _local_file(store, key) as (path, size, digest):
+            snapshot.append({"path": key, "size": size, "sha256": digest})
+            rows = reader.read_file(store.key_uri(key), path)
         log.info("read %s: %d rows", store.key_uri(key), rows)
-    if not reader.users:
+    if not reader.kept:
         raise InputError(
             f"the export under {store.uri} holds no interactions"
             + (
@@ -93,66 +111,212 @@ def read_interactions(data_uri: str, *, min_rating: float = 0.0) -> Interactions
     return reader.finish(snapshot)
 
 
-class _Accumulator:
-    """Parses files into growing typed arrays, mapping external ids to indexes as it goes."""
+@contextlib.contextmanager
+def _local_file(store: Store, key: str) -> Iterator[tuple[Path, int, str]]:
+    """A local path to `key` with its size and sha256; remote files are spooled to /tmp.
 
-    def __init__(self, min_rating: float) -> None:
-        self.min_rating = min_rating
-        self.user_index: dict[str, int] = {}
-        self.item_index: dict[str, int] = {}
-        self.users = array("i")
-        self.items = array("i")
-        self.timestamps = array("d")
-        self.all_timestamped = True
+    A spooled file is hashed as it streams, and removed once it has been read.
+    """
+    if isinstance(store, LocalStore):
+        path = store.root.joinpath(*key.split("/"))
+        digest = hashlib.sha256()
+        size = 0
+        with open(path, "rb") as handle:
+            while chunk := handle.read(_HASH_CHUNK):
+                digest.update(chunk)
+                size += len(chunk)
+        yield path, size, digest.hexdigest()
+        return
+    folder = Path(tempfile.mkdtemp(prefix="export-"))
+    try:
+        path = folder / "part.csv"
+        sink = _HashingFile(path)
+        with sink:
+            store.read_into(key, sink)
+        yield path, sink.size, sink.digest.hexdigest()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+class _HashingFile:
+    """A file written in order whose sha256 and size are known when it is closed."""
+
+    def __init__(self, path: Path) -> None:
+        self._handle = open(path, "xb")  # noqa: SIM115 - closed by __exit__
+        self.digest = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: bytes) -> int:
+        self.digest.update(data)
+        self.size += len(data)
+        return self._handle.write(data)
+
+    def __enter__(self) -> "_HashingFile":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._handle.close()
+
+
+class _FileRows:
+    """What one file contributed: dictionary-encoded ids, timestamps, counts."""
+
+    def __init__(self) -> None:
+        self.users: list[pa.DictionaryArray] = []
+        self.items: list[pa.DictionaryArray] = []
+        self.timestamps: list[np.ndarray] = []
+        self.timestamped = True
         self.rows = 0
         self.below = 0
 
-    def read_file(self, name: str, data: bytes) -> int:
-        try:
-            text = data.decode("utf-8-sig")
-        except UnicodeDecodeError as error:
-            raise InputError(f"{name}: not UTF-8 text ({error}); export the CSV as UTF-8") from None
-        rows = csv.reader(io.StringIO(text, newline=""))
-        header = next(rows, None)
-        if header is None:
-            raise InputError(
-                f"{name}, line 1: the file is empty; a header is required: "
-                "user_id,item_id[,weight|rating][,timestamp]"
-            )
+
+class _Fallback(Exception):
+    """The fast reader cannot take this file as it is; the line-by-line checker decides."""
+
+
+class _Accumulator:
+    """Collects the files' rows; ids are unified across files in `finish`."""
+
+    def __init__(self, min_rating: float) -> None:
+        self.min_rating = min_rating
+        self.users: list[pa.DictionaryArray] = []
+        self.items: list[pa.DictionaryArray] = []
+        self.timestamps: list[np.ndarray] = []
+        self.all_timestamped = True
+        self.rows = 0
+        self.below = 0
+        self.kept = 0
+
+    def read_file(self, name: str, path: Path) -> int:
+        header = _header(name, path)
         columns = self._columns(name, [column.strip().lower() for column in header])
+        value_col = columns.get("weight", columns.get("rating"))
+        if value_col is None and self.min_rating > 0:
+            log.warning("%s has no rating or weight column: MIN_RATING does not apply", name)
+        try:
+            rows = self._read_fast(path, header, columns)
+        except _Fallback as reason:
+            log.info("%s: reading line by line (%s)", name, reason)
+            rows = self._read_checked(name, path, header, columns)
+        self.users += rows.users
+        self.items += rows.items
+        self.timestamps += rows.timestamps
+        self.all_timestamped &= rows.timestamped
+        self.rows += rows.rows
+        self.below += rows.below
+        self.kept += sum(len(chunk) for chunk in rows.users)
+        return rows.rows
+
+    def _read_fast(self, path: Path, header: list[str], columns: dict[str, int]) -> _FileRows:
+        names = [f"c{n}" for n in range(len(header))]  # header names are checked, not used
+        user, item = names[columns["user_id"]], names[columns["item_id"]]
+        value_index = columns.get("weight", columns.get("rating"))
+        value = names[value_index] if value_index is not None else None
+        stamp = names[columns["timestamp"]] if "timestamp" in columns else None
+        types = {user: pa.string(), item: pa.string()}
+        types.update({name: pa.float64() for name in (value, stamp) if name is not None})
+        rows = _FileRows()
+        rows.timestamped = stamp is not None
+        try:
+            reader = pacsv.open_csv(
+                path,
+                read_options=pacsv.ReadOptions(
+                    column_names=names, skip_rows=1, block_size=BLOCK_BYTES
+                ),
+                convert_options=pacsv.ConvertOptions(
+                    column_types=types,
+                    include_columns=list(types),
+                    strings_can_be_null=False,
+                    quoted_strings_can_be_null=False,
+                ),
+            )
+            for batch in reader:
+                self._add_batch(rows, batch, user, item, value, stamp)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:
+            raise _Fallback(str(error).splitlines()[0]) from None
+        return rows
+
+    def _add_batch(
+        self,
+        rows: _FileRows,
+        batch: pa.RecordBatch,
+        user: str,
+        item: str,
+        value: str | None,
+        stamp: str | None,
+    ) -> None:
+        rows.rows += batch.num_rows
+        keep = None
+        if value is not None:
+            values = _finite(batch.column(value), "a rating or weight")
+            below = values < self.min_rating
+            if below.any():
+                rows.below += int(below.sum())
+                keep = pa.array(~below)
+        users = _ids(batch.column(user), keep)
+        items = _ids(batch.column(item), keep)
+        rows.users.append(users)
+        rows.items.append(items)
+        if stamp is not None:
+            stamps = _finite(batch.column(stamp), "a timestamp")
+            rows.timestamps.append(stamps if keep is None else stamps[~below])
+        else:
+            rows.timestamps.append(np.zeros(len(users)))
+
+    def _read_checked(
+        self, name: str, path: Path, header: list[str], columns: dict[str, int]
+    ) -> _FileRows:
+        """The line-by-line reader: slow, and exact about what is wrong and where."""
         width = len(header)
         user_col, item_col = columns["user_id"], columns["item_id"]
         value_col = columns.get("weight", columns.get("rating"))
         time_col = columns.get("timestamp")
-        if value_col is None and self.min_rating > 0:
-            log.warning("%s has no rating or weight column: MIN_RATING does not apply", name)
-        if time_col is None:
-            self.all_timestamped = False
-        count = 0
-        for fields in rows:
-            line = rows.line_num
-            if not fields:
-                continue  # a blank line, e.g. a trailing newline
-            if len(fields) != width:
-                raise InputError(
-                    f"{name}, line {line}: expected {width} fields like the header, "
-                    f"got {len(fields)}: {','.join(fields)[:200]!r}"
-                )
-            user, item = fields[user_col].strip(), fields[item_col].strip()
-            if not user or not item:
-                raise InputError(f"{name}, line {line}: user_id and item_id must not be empty")
-            count += 1
-            if value_col is not None:
-                value = _number(name, line, header[value_col], fields[value_col])
-                if value < self.min_rating:
-                    self.below += 1
-                    continue
-            timestamp = _timestamp(name, line, fields[time_col]) if time_col is not None else 0.0
-            self.users.append(self.user_index.setdefault(user, len(self.user_index)))
-            self.items.append(self.item_index.setdefault(item, len(self.item_index)))
-            self.timestamps.append(timestamp)
-        self.rows += count
-        return count
+        result = _FileRows()
+        result.timestamped = time_col is not None
+        user_index: dict[str, int] = {}
+        item_index: dict[str, int] = {}
+        users: list[int] = []
+        items: list[int] = []
+        stamps: list[float] = []
+        try:
+            with open(path, encoding="utf-8-sig", newline="") as handle:
+                rows = csv.reader(handle)
+                next(rows, None)
+                for fields in rows:
+                    line = rows.line_num
+                    if not fields:
+                        continue  # a blank line, e.g. a trailing newline
+                    if len(fields) != width:
+                        raise InputError(
+                            f"{name}, line {line}: expected {width} fields like the header, "
+                            f"got {len(fields)}: {','.join(fields)[:200]!r}"
+                        )
+                    user, item = fields[user_col].strip(), fields[item_col].strip()
+                    if not user or not item:
+                        raise InputError(
+                            f"{name}, line {line}: user_id and item_id must not be empty"
+                        )
+                    result.rows += 1
+                    if value_col is not None:
+                        value = _number(name, line, header[value_col], fields[value_col])
+                        if value < self.min_rating:
+                            result.below += 1
+                            continue
+                    timestamp = (
+                        _timestamp(name, line, fields[time_col]) if time_col is not None else 0.0
+                    )
+                    users.append(user_index.setdefault(user, len(user_index)))
+                    items.append(item_index.setdefault(item, len(item_index)))
+                    stamps.append(timestamp)
+        except UnicodeDecodeError as error:
+            raise InputError(f"{name}: not UTF-8 text ({error}); export the CSV as UTF-8") from None
+        except csv.Error as error:
+            raise InputError(f"{name}, line {rows.line_num}: not valid CSV ({error})") from None
+        if users:
+            result.users.append(_encoded(users, user_index))
+            result.items.append(_encoded(items, item_index))
+            result.timestamps.append(np.array(stamps, dtype=np.float64))
+        return result
 
     @staticmethod
     def _columns(name: str, header: list[str]) -> dict[str, int]:
@@ -176,24 +340,84 @@ class _Accumulator:
         return {column: header.index(column) for column in header}
 
     def finish(self, snapshot: list[dict]) -> Interactions:
-        users = np.frombuffer(self.users, dtype=np.int32)
-        items = np.frombuffer(self.items, dtype=np.int32)
-        stamps = np.frombuffer(self.timestamps, dtype=np.float64)
+        # Unifying the blocks' dictionaries in block order numbers every id by its first
+        # appearance in the export, as a running dict would, without a Python object per row.
+        user_ids, users = _unified(self.users)
+        item_ids, items = _unified(self.items)
+        self.users, self.items = [], []
+        stamps = np.concatenate(self.timestamps)
+        self.timestamps = []
         # Keep one row per pair, the latest: sort by (user, item, time), take each run's last.
         order = np.lexsort((stamps, items, users))
         users, items, stamps = users[order], items[order], stamps[order]
+        del order
         last = np.ones(len(users), dtype=bool)
         last[:-1] = (users[1:] != users[:-1]) | (items[1:] != items[:-1])
         return Interactions(
-            users=users[last].copy(),
-            items=items[last].copy(),
-            timestamps=stamps[last].copy() if self.all_timestamped else None,
-            user_ids=list(self.user_index),
-            item_ids=list(self.item_index),
+            users=users[last],
+            items=items[last],
+            timestamps=stamps[last] if self.all_timestamped else None,
+            user_ids=user_ids,
+            item_ids=item_ids,
             snapshot=snapshot,
             rows_read=self.rows,
             rows_below_min_rating=self.below,
         )
+
+
+def _header(name: str, path: Path) -> list[str]:
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as handle:
+            header = next(csv.reader(handle), None)
+    except UnicodeDecodeError as error:
+        raise InputError(f"{name}: not UTF-8 text ({error}); export the CSV as UTF-8") from None
+    except csv.Error as error:
+        raise InputError(f"{name}, line 1: not valid CSV ({error})") from None
+    if header is None:
+        raise InputError(
+            f"{name}, line 1: the file is empty; a header is required: "
+            "user_id,item_id[,weight|rating][,timestamp]"
+        )
+    return header
+
+
+def _finite(column: pa.Array, what: str) -> np.ndarray:
+    if column.null_count:
+        raise _Fallback(f"a missing {what}")
+    values = column.to_numpy(zero_copy_only=False)
+    if not np.isfinite(values).all():
+        raise _Fallback(f"{what} that is not a finite number")
+    return values
+
+
+def _ids(column: pa.Array, keep: pa.Array | None) -> pa.DictionaryArray:
+    if keep is not None:
+        column = column.filter(keep)
+    if column.null_count:
+        raise _Fallback("an empty id")
+    trimmed = pc.utf8_trim_whitespace(column)
+    if pc.min(pc.binary_length(trimmed)).as_py() == 0:
+        raise _Fallback("an empty id")
+    return trimmed.dictionary_encode()
+
+
+def _encoded(indices: list[int], ids: dict[str, int]) -> pa.DictionaryArray:
+    return pa.DictionaryArray.from_arrays(
+        pa.array(indices, type=pa.int32()), pa.array(list(ids), type=pa.string())
+    )
+
+
+def _unified(chunks: list[pa.DictionaryArray]) -> tuple[list[str], np.ndarray]:
+    """The ids in order of first appearance and every row's index into them."""
+    unified = pa.chunked_array(chunks).unify_dictionaries()
+    ids = unified.chunk(0).dictionary.to_pylist() if unified.num_chunks else []
+    indices = np.empty(len(unified), dtype=np.int32)
+    offset = 0
+    for chunk in unified.chunks:
+        size = len(chunk)
+        indices[offset : offset + size] = chunk.indices.to_numpy(zero_copy_only=False)
+        offset += size
+    return ids, indices
 
 
 def _number(name: str, line: int, column: str, text: str) -> float:
