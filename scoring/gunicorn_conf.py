@@ -5,6 +5,7 @@ and the benchmarks start exactly the same server. Logs go to stderr (results and
 logs are not needed on stdout; Kubernetes collects both streams anyway).
 """
 
+import gc
 import logging
 import os
 import shutil
@@ -25,9 +26,22 @@ if _OWN_METRICS_DIR:
 for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_name, "1")
 
-from scoring import metrics, rejections  # noqa: E402
+# The app's code is imported once here, in the master, before the workers fork: Python,
+# numpy and Flask's modules are then pages the workers share instead of one private copy
+# each, which is most of a worker's own memory once the model itself is shared (see
+# bench/scale.py).
+import scoring.app  # noqa: E402
+import scoring.model  # noqa: E402, F401
+from scoring import metrics, rejections, state  # noqa: E402
 
 _settings = settings_module.from_environ()
+
+# The pod's model copy is loaded here, once, and every worker forks with it (scoring.state).
+state.preload(_settings)
+
+# Objects that exist before the fork are never collected, so the collector does not touch
+# (and thereby copy) the shared pages they live in.
+gc.freeze()
 
 wsgi_app = "scoring.wsgi:app"
 proc_name = "scoring"

@@ -12,13 +12,13 @@ code in the server.
 """
 
 import io
-import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 
 from mlrelease.store import artifact, open_store
 from mlrelease.store import modelfiles as files
@@ -62,6 +62,11 @@ class IdMap:
             if self._ids[index] == key:
                 return index
         return None
+
+    def has_duplicates(self) -> bool:
+        """Whether an id appears twice (then a lookup could not be exact)."""
+        ordered = self._ids[self._order]
+        return bool((ordered[1:] == ordered[:-1]).any())
 
     def __getitem__(self, index: int) -> str:
         return self._decode(self._ids[index])
@@ -152,20 +157,21 @@ def _array(model_uri: str, blobs: dict[str, Blob], name: str) -> np.ndarray:
     return array
 
 
-def _ids(model_uri: str, blobs: dict[str, Blob], name: str) -> list[str]:
+def _ids(model_uri: str, blobs: dict[str, Blob], name: str) -> "IdMap":
     if name not in blobs:
         raise _corrupt(model_uri, name, "missing from the model version")
     blob = blobs[name]
     try:
         data = blob.read_bytes() if isinstance(blob, Path) else blob
-        ids = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        ids = orjson.loads(data)
+    except orjson.JSONDecodeError as error:
         raise _corrupt(model_uri, name, f"not a JSON list of ids ({error})") from error
     if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
         raise _corrupt(model_uri, name, "expected a JSON list of id strings")
-    if len(set(ids)) != len(ids):
+    mapped = IdMap(ids)
+    if mapped.has_duplicates():
         raise _corrupt(model_uri, name, "holds duplicate ids")
-    return ids
+    return mapped
 
 
 def _expect(model_uri: str, spec: files.ArrayFile, array: np.ndarray, dims: dict) -> None:
