@@ -6,19 +6,21 @@ the same files see the same rows in the same order. The header must name `user_i
 seconds or ISO 8601). Any problem stops the run with the file and line named, because a
 model trained on half-understood data must not be published.
 
-Exports reach hundreds of millions of rows, so files are streamed: pyarrow's CSV reader
-parses each file in blocks on its own threads, and each block is reduced at once to what
-training keeps (two int32 id indices, a float64 timestamp) with its ids dictionary-encoded,
-so memory grows with the interactions kept, never with the text. Ids get their indices in
-order of first appearance when the blocks' dictionaries are unified at the end. A file
-pyarrow will not take as it is (a malformed line, an ISO timestamp, a bad number) is read
-again line by line by the checker below, which names the file and line of any problem,
-or reads it if there is none: the fast path never decides what is valid.
+Exports reach hundreds of millions of rows, so files are read one at a time by pyarrow's
+CSV reader (whole on its threads up to WHOLE_FILE_BYTES, in blocks beyond), and each block
+is reduced at once to what training keeps (two int32 id indices, a float64 timestamp) with
+its ids dictionary-encoded, so memory grows with the interactions kept, not with the text.
+Ids get their indices in order of first appearance when the blocks' dictionaries are
+unified at the end. A file pyarrow will not take as it is (a malformed line, an ISO
+timestamp, a bad number) is read again line by line by the checker below, which names the
+file and line of any problem, or reads it if there is none: the fast path never decides
+what is valid.
 
 The snapshot (path, size and sha256 of every file read) goes into the model manifest, so a
 model version can be traced back to its exact input bytes.
 """
 
+import concurrent.futures
 import contextlib
 import csv
 import dataclasses
@@ -27,7 +29,7 @@ import logging
 import math
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -45,9 +47,11 @@ log = logging.getLogger(__name__)
 REQUIRED_COLUMNS = ("user_id", "item_id")
 VALUE_COLUMNS = ("weight", "rating")
 KNOWN_COLUMNS = (*REQUIRED_COLUMNS, *VALUE_COLUMNS, "timestamp")
-# pyarrow parses this much text at a time: large enough to keep its threads busy, small
-# enough that a block's text is a small part of memory.
-BLOCK_BYTES = 16 * 1024 * 1024
+# A file up to this size is parsed whole by pyarrow's threads (the fastest way to read it);
+# a larger one is streamed block by block, so memory stays bounded whatever a file holds.
+WHOLE_FILE_BYTES = 256 * 1024 * 1024
+# The streaming reader parses this much text at a time.
+BLOCK_BYTES = 4 * 1024 * 1024
 _HASH_CHUNK = 4 * 1024 * 1024
 
 
@@ -95,9 +99,10 @@ def read_interactions(data_uri: str, *, min_rating: float = 0.0) -> Interactions
     reader = _Accumulator(min_rating)
     snapshot = []
     for key in keys:
-        with _local_file(store, key) as (path, size, digest):
-            snapshot.append({"path": key, "size": size, "sha256": digest})
+        with _local_file(store, key) as (path, digest):
             rows = reader.read_file(store.key_uri(key), path)
+            size, sha256 = digest()
+            snapshot.append({"path": key, "size": size, "sha256": sha256})
         log.info("read %s: %d rows", store.key_uri(key), rows)
     if not reader.kept:
         raise InputError(
@@ -112,20 +117,17 @@ def read_interactions(data_uri: str, *, min_rating: float = 0.0) -> Interactions
 
 
 @contextlib.contextmanager
-def _local_file(store: Store, key: str) -> Iterator[tuple[Path, int, str]]:
-    """A local path to `key` with its size and sha256; remote files are spooled to /tmp.
+def _local_file(store: Store, key: str) -> Iterator[tuple[Path, Callable[[], tuple[int, str]]]]:
+    """A local path to `key` and a function giving its size and sha256.
 
-    A spooled file is hashed as it streams, and removed once it has been read.
+    A local file is hashed on another thread while it is parsed (hashlib releases the
+    GIL); a remote one is spooled to /tmp, hashed as it streams, and removed after use.
     """
     if isinstance(store, LocalStore):
         path = store.root.joinpath(*key.split("/"))
-        digest = hashlib.sha256()
-        size = 0
-        with open(path, "rb") as handle:
-            while chunk := handle.read(_HASH_CHUNK):
-                digest.update(chunk)
-                size += len(chunk)
-        yield path, size, digest.hexdigest()
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            hashed = pool.submit(_sha256, path)
+            yield path, hashed.result
         return
     folder = Path(tempfile.mkdtemp(prefix="export-"))
     try:
@@ -133,9 +135,19 @@ def _local_file(store: Store, key: str) -> Iterator[tuple[Path, int, str]]:
         sink = _HashingFile(path)
         with sink:
             store.read_into(key, sink)
-        yield path, sink.size, sink.digest.hexdigest()
+        yield path, lambda: (sink.size, sink.digest.hexdigest())
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _sha256(path: Path) -> tuple[int, str]:
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as handle:
+        while chunk := handle.read(_HASH_CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+    return size, digest.hexdigest()
 
 
 class _HashingFile:
@@ -217,20 +229,23 @@ class _Accumulator:
         types.update({name: pa.float64() for name in (value, stamp) if name is not None})
         rows = _FileRows()
         rows.timestamped = stamp is not None
+        read_options = pacsv.ReadOptions(column_names=names, skip_rows=1, block_size=BLOCK_BYTES)
+        convert_options = pacsv.ConvertOptions(
+            column_types=types,
+            include_columns=list(types),
+            strings_can_be_null=False,
+            quoted_strings_can_be_null=False,
+        )
         try:
-            reader = pacsv.open_csv(
-                path,
-                read_options=pacsv.ReadOptions(
-                    column_names=names, skip_rows=1, block_size=BLOCK_BYTES
-                ),
-                convert_options=pacsv.ConvertOptions(
-                    column_types=types,
-                    include_columns=list(types),
-                    strings_can_be_null=False,
-                    quoted_strings_can_be_null=False,
-                ),
-            )
-            for batch in reader:
+            if path.stat().st_size <= WHOLE_FILE_BYTES:
+                batches = pacsv.read_csv(
+                    path, read_options=read_options, convert_options=convert_options
+                ).to_batches()
+            else:
+                batches = pacsv.open_csv(
+                    path, read_options=read_options, convert_options=convert_options
+                )
+            for batch in batches:
                 self._add_batch(rows, batch, user, item, value, stamp)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:
             raise _Fallback(str(error).splitlines()[0]) from None
@@ -347,16 +362,20 @@ class _Accumulator:
         self.users, self.items = [], []
         stamps = np.concatenate(self.timestamps)
         self.timestamps = []
-        # Keep one row per pair, the latest: sort by (user, item, time), take each run's last.
-        order = np.lexsort((stamps, items, users))
-        users, items, stamps = users[order], items[order], stamps[order]
-        del order
-        last = np.ones(len(users), dtype=bool)
-        last[:-1] = (users[1:] != users[:-1]) | (items[1:] != items[:-1])
+        # One row per pair, in (user, item) order, with the pair's latest timestamp: one
+        # sort of a combined key and a maximum per run (a lexsort that also ordered by time
+        # would be several times slower, and only the latest time is kept).
+        pairs = users.astype(np.int64) * max(len(item_ids), 1) + items
+        order = np.argsort(pairs, kind="stable")
+        pairs = pairs[order]
+        starts = np.flatnonzero(np.r_[True, pairs[1:] != pairs[:-1]])
+        first = order[starts]
+        latest = np.maximum.reduceat(stamps[order], starts) if len(starts) else stamps[:0]
+        del order, pairs
         return Interactions(
-            users=users[last],
-            items=items[last],
-            timestamps=stamps[last] if self.all_timestamped else None,
+            users=users[first],
+            items=items[first],
+            timestamps=latest if self.all_timestamped else None,
             user_ids=user_ids,
             item_ids=item_ids,
             snapshot=snapshot,
@@ -390,15 +409,27 @@ def _finite(column: pa.Array, what: str) -> np.ndarray:
     return values
 
 
-def _ids(column: pa.Array, keep: pa.Array | None) -> pa.DictionaryArray:
-    if keep is not None:
-        column = column.filter(keep)
+def _ids(column: pa.StringArray, keep: pa.Array | None) -> pa.DictionaryArray:
+    """The block's ids, trimmed, with a dictionary of only the ids of the kept rows.
+
+    Trimming and checking the dictionary, not every row, keeps this cheap: a block repeats
+    its ids many times.
+    """
     if column.null_count:
         raise _Fallback("an empty id")
-    trimmed = pc.utf8_trim_whitespace(column)
-    if pc.min(pc.binary_length(trimmed)).as_py() == 0:
+    # Rows below MIN_RATING give their ids no index, as if those rows were not there.
+    column = (column if keep is None else column.filter(keep)).dictionary_encode()
+    dictionary = column.dictionary
+    trimmed = pc.utf8_trim_whitespace(dictionary)
+    if len(trimmed) and pc.min(pc.binary_length(trimmed)).as_py() == 0:
         raise _Fallback("an empty id")
-    return trimmed.dictionary_encode()
+    if not trimmed.equals(dictionary):
+        # " u1" and "u1" are one id: merge their entries, keeping first-appearance order.
+        merged = trimmed.dictionary_encode()
+        return pa.DictionaryArray.from_arrays(
+            merged.indices.take(column.indices), merged.dictionary
+        )
+    return column
 
 
 def _encoded(indices: list[int], ids: dict[str, int]) -> pa.DictionaryArray:

@@ -113,3 +113,59 @@ def test_everything_below_min_rating_is_an_empty_snapshot_error(tmp_path):
     write(tmp_path / "a.csv", "user_id,item_id,rating\nu1,i1,2\nu1,i2,3\n")
     message = error_of(tmp_path, min_rating=4)
     assert "MIN_RATING=4" in message and "2 rows were below it" in message
+
+
+# --- the streaming reader: the same answer as the line-by-line checker, block by block ---------
+
+
+def _python_reader(monkeypatch):
+    """Force every file through the line-by-line checker."""
+    from training import data as module
+
+    def refuse(*_args, **_kwargs):
+        raise module._Fallback("forced by the test")
+
+    monkeypatch.setattr(module._Accumulator, "_read_fast", refuse)
+
+
+def _as_pairs(data) -> list[tuple[str, str, float | None]]:
+    stamps = data.timestamps.tolist() if data.timestamps is not None else [None] * len(data.users)
+    return [
+        (data.user_ids[u], data.item_ids[i], t)
+        for u, i, t in zip(data.users.tolist(), data.items.tolist(), stamps, strict=True)
+    ]
+
+
+@pytest.mark.parametrize("block_bytes", [None, 64])
+def test_streamed_blocks_read_exactly_what_the_checker_reads(tmp_path, monkeypatch, block_bytes):
+    from training import data as module
+
+    rng = np.random.default_rng(0)
+    lines = [
+        f" u{rng.integers(40)} ,i{rng.integers(30)},{rng.integers(1, 6)},{rng.integers(1000)}"
+        for _ in range(400)
+    ]
+    lines[3] = "u7,i1,1,5"  # a user whose first row is dropped by MIN_RATING
+    write(tmp_path / "a.csv", "user_id,item_id,rating,timestamp\n" + "\n".join(lines[:250]))
+    write(tmp_path / "b.csv", "user_id,item_id,rating,timestamp\n" + "\n".join(lines[250:]))
+    if block_bytes:  # every file is streamed in many tiny blocks
+        monkeypatch.setattr(module, "WHOLE_FILE_BYTES", 0)
+        monkeypatch.setattr(module, "BLOCK_BYTES", block_bytes)
+    fast = read_interactions(str(tmp_path), min_rating=2)
+    _python_reader(monkeypatch)
+    checked = read_interactions(str(tmp_path), min_rating=2)
+    assert fast.user_ids == checked.user_ids and fast.item_ids == checked.item_ids
+    assert _as_pairs(fast) == _as_pairs(checked)
+    assert (fast.rows_read, fast.rows_below_min_rating) == (400, checked.rows_below_min_rating)
+    assert all(not user.startswith(" ") for user in fast.user_ids)
+
+
+def test_a_bad_line_deep_in_a_streamed_file_is_still_named(tmp_path, monkeypatch):
+    from training import data as module
+
+    monkeypatch.setattr(module, "WHOLE_FILE_BYTES", 0)
+    monkeypatch.setattr(module, "BLOCK_BYTES", 64)
+    rows = "".join(f"u{n},i{n},4\n" for n in range(300))
+    write(tmp_path / "big.csv", "user_id,item_id,rating\n" + rows + "u1,i1,four\n")
+    message = error_of(tmp_path)
+    assert "big.csv, line 302" in message and "'four'" in message
