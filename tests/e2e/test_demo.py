@@ -188,3 +188,16 @@ def test_demo_on_azurite_passes_the_connection_string_only_as_a_secret(tmp_path)
         assert DEV_KEY not in text  # ... its value never written
     assert DEV_KEY not in result.stdout + result.stderr
     assert DEV_KEY not in (workdir / "release-summary.md").read_text()
+
+
+def test_the_release_picture_is_written_and_embedded(demo):
+    workdir, _ = demo
+    picture = workdir / "release-traffic.png"
+    data = picture.read_bytes()
+    assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 10_000
+    summary = (workdir / "release-summary.md").read_text()
+    assert "](release-traffic.png)" in summary
+    steps = json.loads((workdir / "observations.json").read_text())
+    # Every canary step the analysis judged carries its verdict into the picture's data.
+    judged = [step["verdict"] for step in steps if step["title"].startswith("canary ")]
+    assert judged == ["healthy", "failing"]

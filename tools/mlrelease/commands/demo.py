@@ -63,7 +63,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from mlrelease.rehearsal.flow import Rehearsal, rehearsal_builds
-    from mlrelease.rehearsal.summary import render_summary
+    from mlrelease.rehearsal.picture import draw_release
+    from mlrelease.rehearsal.summary import RELEASE_PICTURE, render_summary
 
     if not (args.repo / "charts" / "routing" / "Chart.yaml").exists():
         raise InputError(f"{args.repo} holds no charts/; run from the checkout or pass --repo")
@@ -94,6 +95,8 @@ def _run(args: argparse.Namespace) -> int:
     yamlio.write_atomic(summary_path, summary)
     observations = [step.to_dict() for step in rehearsal.observations]
     yamlio.write_atomic(workdir / "observations.json", json.dumps(observations, indent=2) + "\n")
+    picture = draw_release(observations, workdir / RELEASE_PICTURE)
+    _say(f"picture {picture}")
     rollouts = {
         "rollouts": [rollout.to_dict() for rollout in rehearsal.rollouts],
         "retired": rehearsal.retired,

@@ -126,6 +126,8 @@ class Observation:
     requests: int
     ab_observed: Counter
     ab_requests: int
+    # The canary analysis of this split, where one judged it: "healthy" or "failing".
+    verdict: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready data, camelCase like the other documents."""
@@ -136,6 +138,7 @@ class Observation:
             "requests": self.requests,
             "abObserved": dict(self.ab_observed),
             "abRequests": self.ab_requests,
+            "verdict": self.verdict,
         }
 
 
@@ -374,6 +377,7 @@ class Rehearsal:
             step, title = ab, f"{title} with an A/B rule"
         self._observe(title, step, builds)
         analysis, analysis_md = self._analyze(candidate, baseline)
+        self.observations[-1].verdict = "healthy" if analysis["passed"] else "failing"
         passed = agreement["passed"] and analysis["passed"]
         if passed:
             promoted = routing / f"{prefix}-promoted-{candidate.version}.yaml"
