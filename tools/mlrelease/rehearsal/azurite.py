@@ -9,12 +9,12 @@ import os
 import shutil
 import socket
 import subprocess
-import time
 from pathlib import Path
 
 from azure.storage.blob import BlobServiceClient
 
 from mlrelease.errors import MlreleaseError
+from mlrelease.rehearsal.logged import start_logged, wait_until
 
 # Azurite's documented, public development account: not a secret.
 DEV_ACCOUNT = "devstoreaccount1"
@@ -70,24 +70,18 @@ class Azurite:
             *("--location", str(self.workdir)),
             *("--skipApiVersionCheck", "--disableTelemetry", "--silent"),
         ]
-        with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(
-                command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
-            )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise MlreleaseError(
-                    f"azurite-blob exited with {self.process.returncode}: "
-                    + self.log_path.read_text(errors="replace")[-2000:]
-                )
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
-                return self
-            except OSError:
-                time.sleep(0.1)
+        self.process = start_logged(command, self.log_path)
+        if wait_until(self.process, "azurite-blob", self.log_path, self._listening, timeout, 0.1):
+            return self
         self.stop()
         raise MlreleaseError(f"azurite-blob did not listen on port {self.port} in {timeout:g} s")
+
+    def _listening(self) -> bool:
+        try:
+            socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+        except OSError:
+            return False
+        return True
 
     def service(self) -> BlobServiceClient:
         """A client for the whole development account."""

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from mlrelease.errors import MlreleaseError
 from mlrelease.rehearsal.azurite import free_port
+from mlrelease.rehearsal.logged import start_logged, wait_until
 
 INSTALL_HINT = (
     "run `make prometheus-tools` (it installs Debian's prometheus package) or "
@@ -72,6 +73,13 @@ class PrometheusServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    def _ready(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.url}/-/ready", timeout=1) as response:
+                return response.status == 200
+        except OSError:
+            return False
+
     def start(self, timeout: float = 30) -> "PrometheusServer":
         """Start Prometheus and wait until `/-/ready` answers."""
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -85,24 +93,9 @@ class PrometheusServer:
             "--storage.tsdb.retention.time=1h",
             "--log.level=warn",
         ]
-        with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(
-                command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
-            )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise MlreleaseError(
-                    f"prometheus exited with {self.process.returncode}: "
-                    + self.log_path.read_text(errors="replace")[-2000:]
-                )
-            try:
-                with urllib.request.urlopen(f"{self.url}/-/ready", timeout=1) as response:
-                    if response.status == 200:
-                        return self
-            except OSError:
-                pass
-            time.sleep(0.2)
+        self.process = start_logged(command, self.log_path)
+        if wait_until(self.process, "prometheus", self.log_path, self._ready, timeout, 0.2):
+            return self
         self.stop()
         raise MlreleaseError(
             f"prometheus did not become ready on port {self.port} in {timeout:g} s"

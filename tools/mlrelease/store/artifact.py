@@ -39,6 +39,7 @@ from mlrelease.store import (
     credential_values,
     open_store,
 )
+from mlrelease.store.local import fsync_path
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -218,11 +219,11 @@ def download(version: Version, into: str | os.PathLike[str]) -> dict:
             if path.is_file():
                 # The copy is the model as published: nothing in the pod should change it.
                 path.chmod(0o444)
-        _fsync_path(staging)
+        fsync_path(staging)
         if target.exists():
             target.rmdir()  # empty (checked above): the rename then puts the copy in its place
         os.rename(staging, target)
-        _fsync_path(target.parent)
+        fsync_path(target.parent)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -261,19 +262,6 @@ def _remove_partial_copies(target: Path) -> None:
     # Left by an init container that was stopped mid-download; they are never read.
     for leftover in target.parent.glob(f".{target.name}{_PARTIAL_MARKER}*"):
         shutil.rmtree(leftover, ignore_errors=True)
-
-
-def _fsync_path(path: Path) -> None:
-    try:
-        descriptor = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(descriptor)
-    except OSError:
-        pass
-    finally:
-        os.close(descriptor)
 
 
 def wait(

@@ -110,7 +110,7 @@ class LocalStore(Store):
                 if error.errno not in _NO_LINK_ERRNOS:
                     raise
                 _exclusive_create(target, data, self.key_uri(key))
-            _fsync_directory(target.parent)
+            fsync_path(target.parent)
         except StoreError:
             raise
         except OSError as error:
@@ -153,10 +153,11 @@ def _exclusive_create(target: Path, data: bytes, uri: str) -> None:
         raise AlreadyExistsError(f"{uri} already exists") from None
 
 
-def _fsync_directory(folder: Path) -> None:
-    # Makes the new name durable; not every platform lets a directory be opened.
+def fsync_path(path: Path) -> None:
+    """Flush a file or a folder (making new names in it durable); not every platform lets a
+    folder be opened, and there it does nothing."""
     try:
-        descriptor = os.open(folder, os.O_RDONLY)
+        descriptor = os.open(path, os.O_RDONLY)
     except OSError:
         return
     try:
