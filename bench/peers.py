@@ -24,12 +24,13 @@ The servers:
 The peers are heavy and are not dependencies of this project: install them in throwaway
 virtualenvs outside the repository (Python 3.11), and pass their interpreters:
 
-    python3 -m venv /tmp/peers/kserve
-    /tmp/peers/kserve/bin/pip install kserve==0.21.0 numpy==2.2.6
-    python3 -m venv /tmp/peers/mlflow
-    /tmp/peers/mlflow/bin/pip install mlflow==3.17.0 numpy==2.2.6
-    python bench/peers.py --kserve-python /tmp/peers/kserve/bin/python \\
-        --mlflow-python /tmp/peers/mlflow/bin/python [--items 200000] [--rounds 5] [--duration 10]
+    PEERS="$(mktemp -d)"
+    python3 -m venv "$PEERS/kserve"
+    "$PEERS/kserve/bin/pip" install kserve==0.21.0 numpy==2.2.6
+    python3 -m venv "$PEERS/mlflow"
+    "$PEERS/mlflow/bin/pip" install mlflow==3.17.0 numpy==2.2.6
+    python bench/peers.py --kserve-python "$PEERS/kserve/bin/python" \\
+        --mlflow-python "$PEERS/mlflow/bin/python" [--items 200000] [--rounds 5] [--duration 10]
 
 A peer whose interpreter is not given is left out. Every server is stopped by PID (its
 process group) when the script ends, also on failure.

@@ -1,4 +1,4 @@
-"""Fixtures for the chart tests; helpers live in chart_support."""
+"""Fixtures for the chart tests; helpers live in support.charts."""
 
 import pytest
 from support.charts import CHART_NAMES, CHARTS
