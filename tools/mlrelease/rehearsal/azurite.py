@@ -14,7 +14,7 @@ from pathlib import Path
 from azure.storage.blob import BlobServiceClient
 
 from mlrelease.errors import MlreleaseError
-from mlrelease.rehearsal.logged import start_logged, wait_until
+from mlrelease.rehearsal.logged import start_logged, stop, wait_until
 
 # Azurite's documented, public development account: not a secret.
 DEV_ACCOUNT = "devstoreaccount1"
@@ -99,10 +99,4 @@ class Azurite:
 
     def stop(self) -> None:
         """Terminate the server (SIGKILL after 10 s)."""
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=30)
+        stop(self.process)

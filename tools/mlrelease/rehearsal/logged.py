@@ -1,5 +1,6 @@
-"""Servers the rehearsal and the tests start (Azurite, Prometheus): output to a log file, and
-a wait until they answer that fails at once, with the log's tail, if the process dies."""
+"""Servers the rehearsal and the tests start (Azurite, Prometheus): output to a log file, a
+wait until they answer that fails at once, with the log's tail, if the process dies, and a
+stop by PID."""
 
 import subprocess
 import time
@@ -38,3 +39,15 @@ def wait_until(
             return True
         time.sleep(interval)
     return False
+
+
+def stop(process: subprocess.Popen | None) -> None:
+    """Terminate a server this module started, by its PID; SIGKILL after 10 s."""
+    if process is None or process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=30)

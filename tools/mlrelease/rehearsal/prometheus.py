@@ -16,7 +16,7 @@ from pathlib import Path
 
 from mlrelease.errors import MlreleaseError
 from mlrelease.rehearsal.azurite import free_port
-from mlrelease.rehearsal.logged import start_logged, wait_until
+from mlrelease.rehearsal.logged import start_logged, stop, wait_until
 
 INSTALL_HINT = (
     "run `make prometheus-tools` (it installs Debian's prometheus package) or "
@@ -128,10 +128,4 @@ class PrometheusServer:
 
     def stop(self) -> None:
         """Terminate Prometheus by its PID (SIGKILL after 10 s)."""
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=30)
+        stop(self.process)
