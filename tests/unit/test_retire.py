@@ -2,22 +2,11 @@
 
 import pytest
 from support.cli import run_mlrelease
+from support.routing import doc
 
 from mlrelease.errors import InputError
 from mlrelease.traffic import operations
 from mlrelease.values import yamlio
-
-
-def doc(*weights, rules=(), mirror=None):
-    routing = {
-        "host": "scoring",
-        "versions": [{"name": name, "weight": weight} for name, weight in weights],
-        "abRules": list(rules),
-    }
-    if mirror:
-        routing["mirror"] = mirror
-    return routing
-
 
 OLD_TO_NEW = (("v1", 0), ("v2", 0), ("v3", 0), ("v4", 100))
 

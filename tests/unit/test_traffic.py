@@ -1,20 +1,10 @@
 """Traffic operations on the routing document: pure functions, each bad input refused."""
 
 import pytest
+from support.routing import doc
 
 from mlrelease.errors import InputError
 from mlrelease.traffic import document, operations
-
-
-def doc(*weights, rules=(), mirror=None):
-    routing = {
-        "host": "scoring",
-        "versions": [{"name": name, "weight": weight} for name, weight in weights],
-        "abRules": list(rules),
-    }
-    if mirror:
-        routing["mirror"] = mirror
-    return routing
 
 
 def split(routing):

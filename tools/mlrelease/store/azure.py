@@ -7,10 +7,12 @@ identity). `write_once` is `upload_blob(overwrite=False)`, an `If-None-Match: *`
 conditional create that the service decides, so of two racing writers exactly one wins.
 """
 
+import contextlib
 import functools
 import logging
 import os
 import re
+from collections.abc import Iterator
 from typing import BinaryIO
 from urllib.parse import urlparse
 
@@ -95,19 +97,19 @@ class AzureStore(Store):
             raise self._error("cannot list", self.uri, error) from None
 
     def read_bytes(self, key: str) -> bytes:
-        try:
+        with self._reading(key):
             return self._container.download_blob(self._name(key)).readall()
-        except ResourceNotFoundError as error:
-            if _code(error) == "BlobNotFound":
-                raise NotFoundError(f"{self.key_uri(key)} does not exist") from None
-            raise self._error("cannot read", self.key_uri(key), error) from None
-        except AzureError as error:
-            raise self._error("cannot read", self.key_uri(key), error) from None
 
     def read_into(self, key: str, sink: BinaryIO) -> None:
         # One connection: the sink is written in order, so it need not be seekable.
-        try:
+        with self._reading(key):
             self._container.download_blob(self._name(key), max_concurrency=1).readinto(sink)
+
+    @contextlib.contextmanager
+    def _reading(self, key: str) -> Iterator[None]:
+        """Storage errors of a download as the store's own: missing, or unreadable."""
+        try:
+            yield
         except ResourceNotFoundError as error:
             if _code(error) == "BlobNotFound":
                 raise NotFoundError(f"{self.key_uri(key)} does not exist") from None
