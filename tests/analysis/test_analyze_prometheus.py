@@ -121,6 +121,12 @@ def test_a_healthy_canary_passes_every_check(prometheus, config, tmp_path):
     assert values["fallback-share"] == pytest.approx(0.02, abs=0.005)
     assert 2 <= values["top1-score-median"] <= 3
     assert markdown.read_text().startswith("### Canary analysis of `v2-healthy`: healthy")
+    # The observed split behind the Service, every version's requests in the window, goes
+    # into the report for the release summary's picture.
+    traffic = data["traffic"]
+    assert set(traffic) == set(SCENARIO["versions"])
+    assert traffic["v1-baseline"] == pytest.approx(4 * traffic["v2-healthy"], rel=0.25)
+    assert "Requests by version within 10s: `v1-baseline`" in markdown.read_text()
 
 
 def test_five_percent_errors_fail_the_success_rate(prometheus, config):

@@ -55,6 +55,16 @@ def builds(cluster, pipelines, storage):
     return found
 
 
+def release_summary(runner) -> str:
+    """The published release summary's Markdown; its picture must be beside it."""
+    assert runner.status("Write the release summary and its traffic picture") == "succeeded", (
+        runner.report()
+    )
+    published = runner.artifacts[f"release-summary-{ENVIRONMENT}-1.1"]
+    assert (published / "release-traffic.png").read_bytes().startswith(b"\x89PNG")
+    return (published / "release-summary.md").read_text()
+
+
 def weights(cluster) -> dict[str, int]:
     (service,) = cluster.get("virtualservices.networking.istio.io", namespace=NAMESPACE)["items"]
     (split,) = [route for route in service["spec"]["http"] if route["name"] == "split"]
@@ -107,6 +117,8 @@ def test_the_first_release_installs_scoring_tests_it_and_routes_everything_to_it
     assert weights(cluster) == {a.version_id: 100}
     assert subsets(cluster)[a.version_id]["version"] == a.version_id
     assert len(helm_json(cluster, "history", ROUTING, "-n", NAMESPACE)) == 1
+    summary = release_summary(runner)
+    assert f"| first routing | yes | `{a.version_id}` 100% |" in summary
 
 
 def test_a_failed_canary_step_restores_the_saved_routing(cluster, pipelines, builds, storage):
@@ -139,6 +151,13 @@ def test_a_failed_canary_step_restores_the_saved_routing(cluster, pipelines, bui
     history = helm_json(cluster, "history", ROUTING, "-n", NAMESPACE)
     # the first routing, the 10% step, the restore
     assert [entry["status"] for entry in history] == ["superseded", "superseded", "deployed"]
+    # Written before the failure hook ran: the 10% step applied and never judged, the rest
+    # not reached, and the routing the hook then restored.
+    summary = release_summary(runner)
+    assert summary.startswith(f"# Release of `{b.version_id}`: job failed")
+    assert f"| 10% on {b.version_id} | 20" in summary and "| not judged |" in summary
+    assert f"| 25% on {b.version_id} | not reached |" in summary
+    assert f"restores the routing saved before the release, `{a.version_id}` 100%" in summary
     check_scoring_release(cluster, storage, b)
 
 
@@ -173,3 +192,6 @@ def test_the_canary_plan_walks_every_step_promotes_and_retires(cluster, pipeline
     )
     assert gone.returncode != 0 and "NotFound" in gone.stderr
     check_scoring_release(cluster, storage, b)
+    summary = release_summary(runner)
+    assert summary.startswith(f"# Release of `{b.version_id}`: job succeeded")
+    assert summary.count("| not measured | not judged |") == len(STEPS)

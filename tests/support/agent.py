@@ -5,7 +5,8 @@ is retyped. The compile side expands `template:` references, `${{ }}` expression
 `${{ else }}` and `${{ each }}` with the parameter values the calling file passes. The run side
 resolves `$(variable)` macros at run time, evaluates each step's `condition:`, runs `script:`
 and `bash:` steps with bash (no `-e`, as the agent does), maps variables into the environment
-(`a.b` -> `A_B`), and honours `##vso[task.setvariable]` lines.
+(`a.b` -> `A_B`), keeps `Agent.JobStatus` up to date, and honours `##vso[task.setvariable]`
+lines.
 
 Tasks the agent would run are emulated and say so in the step log: the tool installers are
 no-ops (helm and kubectl come from the tool folder), `Kubernetes@1 login` points KUBECONFIG at
@@ -317,6 +318,8 @@ class Agent:
                 continue
             if self.before_step:
                 self.before_step(name)
+            # As on the service: the job's status so far, for steps that run pass or fail.
+            self.variables["Agent.JobStatus"] = "Failed" if self.failed else "Succeeded"
             result = self._run_step(name, step)
             self.log.append(result)
             if result.status == "failed" and not truthy(step.get("continueOnError", "false")):

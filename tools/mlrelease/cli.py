@@ -19,6 +19,7 @@ from mlrelease.commands import (
     model,
     package,
     provenance,
+    summary,
     template,
     traffic,
     values,
@@ -38,6 +39,7 @@ COMMANDS = (
     model,
     analyze,
     compare,
+    summary,
     demo,
 )
 

@@ -31,14 +31,19 @@ class Scope:
     window: str
     namespace: str = ""
 
-    def istio(self, extra: str = "") -> str:
-        """The label matchers of Istio's server-side series for this version."""
+    def service_matchers(self) -> list[str]:
+        """The label matchers of Istio's server-side series for the Service, any version."""
         matchers = [
             'reporter="destination"',
             f'destination_service_name="{_escape(self.service)}"',
         ]
         if self.namespace:
             matchers.append(f'destination_service_namespace="{_escape(self.namespace)}"')
+        return matchers
+
+    def istio(self, extra: str = "") -> str:
+        """The label matchers of Istio's server-side series for this version."""
+        matchers = self.service_matchers()
         matchers.append(f'destination_version="{_escape(self.version)}"')
         if extra:
             matchers.append(extra)
@@ -69,6 +74,13 @@ class Check:
 def request_count(scope: Scope) -> str:
     """Requests the version answered within the window."""
     return f"sum(increase({REQUESTS}{{{scope.istio()}}}[{scope.window}]))"
+
+
+def requests_by_version(scope: Scope) -> str:
+    """Requests each version behind the Service answered within the window: the split the
+    mesh delivered, which the release summary draws beside the configured weights."""
+    matchers = ", ".join(scope.service_matchers())
+    return f"sum by (destination_version) (increase({REQUESTS}{{{matchers}}}[{scope.window}]))"
 
 
 def success_rate(scope: Scope) -> str:

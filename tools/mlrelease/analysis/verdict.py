@@ -54,6 +54,9 @@ class Verdict:
     iterations: list[list[Row]]
     failed_iterations: int
     tolerated: int
+    # Requests per version behind the Service within the interval (the observed split), where
+    # Prometheus answered it; the release summary draws it beside the configured weights.
+    traffic: dict[str, float] | None = None
 
     @property
     def passed(self) -> bool:
@@ -73,6 +76,7 @@ class Verdict:
             "failedIterations": self.failed_iterations,
             "failedChecksTolerated": self.tolerated,
             "rows": [row.to_dict() for row in self.rows],
+            "traffic": self.traffic,
         }
 
 
@@ -301,4 +305,11 @@ def markdown(verdict: Verdict, title: str = "") -> str:
             f"| {row.name} | {format_value(row.value, row.unit)} | {baseline} | {row.ranges} "
             f"| {result} | `{query}` |"
         )
+    if verdict.traffic:
+        total = sum(verdict.traffic.values()) or 1.0
+        split = ", ".join(
+            f"`{version}` {count:.0f} ({count / total:.1%})"
+            for version, count in sorted(verdict.traffic.items())
+        )
+        lines += ["", f"Requests by version within {verdict.interval}: {split}."]
     return "\n".join(lines) + "\n"

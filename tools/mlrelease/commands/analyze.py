@@ -23,6 +23,8 @@ from pathlib import Path
 
 from mlrelease.analysis import document as analysis_document
 from mlrelease.analysis import verdict as verdicts
+from mlrelease.analysis.checks import Scope, requests_by_version
+from mlrelease.analysis.prometheus import Prometheus, PrometheusError
 from mlrelease.errors import InputError
 from mlrelease.traffic import document as routing_document
 from mlrelease.traffic import operations
@@ -89,12 +91,11 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     if not args.prometheus_url:
         raise InputError("--prometheus-url is required unless --explain is given")
-    from mlrelease.analysis.prometheus import Prometheus
-
     source = Prometheus(args.prometheus_url, timeout=args.timeout)
     verdict = verdicts.judge(
         document, candidate, baseline, source, log=lambda line: print(line, file=sys.stderr)
     )
+    verdict.traffic = _observed_split(source, document, candidate)
     print(verdicts.table(verdict), end="")
     if args.markdown:
         yamlio.write_atomic(args.markdown, verdicts.markdown(verdict))
@@ -104,6 +105,18 @@ def _run(args: argparse.Namespace) -> int:
     if args.json:
         yamlio.write_atomic(args.json, json.dumps(verdict.to_dict(), indent=2) + "\n")
     return 0 if verdict.passed else 1
+
+
+def _observed_split(source: Prometheus, document: dict, candidate: str) -> dict[str, float] | None:
+    """Requests per version within the interval; None (with a warning) where Prometheus does
+    not answer, because the split only illustrates the verdict and must not overturn it."""
+    scope = Scope(document["service"], candidate, document["interval"], document["namespace"])
+    try:
+        samples = source.query(requests_by_version(scope))
+    except PrometheusError as error:
+        print(f"warning: no observed split for the summary: {error}", file=sys.stderr)
+        return None
+    return {labels.get("destination_version", ""): value for labels, value in samples}
 
 
 def _baseline(args: argparse.Namespace, candidate: str) -> str:

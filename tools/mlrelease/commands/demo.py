@@ -63,8 +63,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from mlrelease.rehearsal.flow import Rehearsal, rehearsal_builds
-    from mlrelease.rehearsal.picture import draw_release
-    from mlrelease.rehearsal.summary import RELEASE_PICTURE, render_summary
+    from mlrelease.rehearsal.summary import render_summary
+    from mlrelease.summary.picture import draw_release
+    from mlrelease.summary.release import PICTURE_FILE, SUMMARY_FILE
 
     if not (args.repo / "charts" / "routing" / "Chart.yaml").exists():
         raise InputError(f"{args.repo} holds no charts/; run from the checkout or pass --repo")
@@ -91,11 +92,11 @@ def _run(args: argparse.Namespace) -> int:
     _say(f"rehearsal in {workdir}")
     builds = rehearsal.run(rehearsal_builds(today))
     summary = render_summary(builds, rehearsal)
-    summary_path = workdir / "release-summary.md"
+    summary_path = workdir / SUMMARY_FILE
     yamlio.write_atomic(summary_path, summary)
     observations = [step.to_dict() for step in rehearsal.observations]
     yamlio.write_atomic(workdir / "observations.json", json.dumps(observations, indent=2) + "\n")
-    picture = draw_release(observations, workdir / RELEASE_PICTURE)
+    picture = draw_release(observations, workdir / PICTURE_FILE)
     _say(f"picture {picture}")
     rollouts = {
         "rollouts": [rollout.to_dict() for rollout in rehearsal.rollouts],

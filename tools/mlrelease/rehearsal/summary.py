@@ -5,9 +5,7 @@ from pathlib import Path
 import jinja2
 
 from mlrelease.rehearsal.flow import AB_HEADER, AB_VALUE, MODEL_NAME, Build, Rehearsal
-
-# Written beside the summary, which embeds it by this relative name.
-RELEASE_PICTURE = "release-traffic.png"
+from mlrelease.summary.release import PICTURE_FILE
 
 _TEMPLATES = jinja2.Environment(
     loader=jinja2.FileSystemLoader(Path(__file__).parent),
@@ -32,5 +30,5 @@ def render_summary(builds: list[Build], rehearsal: Rehearsal) -> str:
         k=builds[0].metrics.get("k", 10),
         ab_header=AB_HEADER,
         ab_value=AB_VALUE,
-        picture=RELEASE_PICTURE,
+        picture=PICTURE_FILE,
     )

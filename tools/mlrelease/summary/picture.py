@@ -1,9 +1,14 @@
 """A picture of a release: each version's configured and observed traffic share, step by step.
 
 The Markdown summary says the same in tables; a chart shows at a glance where traffic went,
-that what Istio (here its stand-in) delivered followed what the routing configured, and
-which canary step the analysis passed or failed. Drawn with matplotlib's Agg backend, so it
+that what Istio delivered followed what the routing configured, and which canary step the
+analysis passed or failed. A step nobody measured (no traffic counted, e.g. with the
+analysis off) shows its configured weights only. Drawn with matplotlib's Agg backend, so it
 needs no display.
+
+Each step is a mapping: `title`, `configured` ({version: weight %}), `observed` ({version:
+requests}), `requests` (their total; 0 when not measured) and `verdict` ("healthy",
+"failing" or empty).
 """
 
 from collections.abc import Sequence
@@ -33,12 +38,22 @@ def draw_release(observations: Sequence[dict[str, Any]], path: Path) -> Path:
             configured = [step["configured"].get(version) for step in observations]
             observed = [
                 100 * step["observed"].get(version, 0) / step["requests"]
-                if version in step["configured"]
+                if version in step["configured"] and step["requests"]
                 else None
                 for step in observations
             ]
-            axes.plot(steps, configured, linestyle="--", color=color, alpha=0.6)
-            axes.plot(steps, observed, marker="o", color=color, label=version)
+            measured = any(share is not None for share in observed)
+            axes.plot(
+                steps,
+                configured,
+                linestyle="--",
+                marker="" if measured else "s",
+                color=color,
+                alpha=0.6 if measured else 0.9,
+                label=None if measured else f"{version} (configured only)",
+            )
+            if measured:
+                axes.plot(steps, observed, marker="o", color=color, label=version)
         for number, step in zip(steps, observations, strict=True):
             if step.get("verdict") in VERDICT_MARKS:
                 text, color = VERDICT_MARKS[step["verdict"]]
