@@ -49,10 +49,11 @@ _host = _settings.host
 bind = [f"[{_host}]:{_settings.port}" if ":" in _host else f"{_host}:{_settings.port}"]
 workers = _settings.workers
 threads = _settings.threads
-# gthread even with one thread: unlike sync workers it keeps connections alive, so the
-# mesh sidecar (or a load generator) does not pay a TCP handshake per request. Scoring is
-# CPU-bound numpy work, so more THREADS only help while a request waits on I/O.
-worker_class = "gthread"
+# Connections stay alive either way, so the mesh sidecar (or a load generator) does not pay
+# a TCP handshake per request. One thread (the default): an event loop per worker, with no
+# hand-off between threads per request (scoring.worker). Scoring is CPU-bound numpy work,
+# so more THREADS (gthread) only help while a request waits on I/O.
+worker_class = "scoring.worker.ScoringWorker" if threads == 1 else "gthread"
 timeout = _settings.timeout
 graceful_timeout = 10
 keepalive = 5

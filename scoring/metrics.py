@@ -129,11 +129,20 @@ def start_version(version: str) -> None:
     TOP_SCORE.labels(version)
 
 
+_answer_children: dict[tuple[str, str], tuple] = {}
+
+
 def observe_recommendation(version: str, fallback: str | None, top_score: float | None) -> None:
     """Count one recommendation answer: its fallback and, when personalised, its best score."""
-    RECOMMENDATIONS.labels(version, fallback or "none").inc()
+    key = (version, fallback or "none")
+    children = _answer_children.get(key)
+    if children is None:
+        children = (RECOMMENDATIONS.labels(*key), TOP_SCORE.labels(version))
+        _answer_children[key] = children
+    answers, top = children
+    answers.inc()
     if fallback is None and top_score is not None:
-        TOP_SCORE.labels(version).observe(top_score)
+        top.observe(top_score)
 
 
 def render() -> tuple[bytes, str]:

@@ -1,0 +1,30 @@
+"""The scoring server's gunicorn worker: gevent's event loop, with threads left native.
+
+Why an event loop: connections must stay alive (the mesh sidecar reuses them), which rules
+out sync workers; gthread keeps them alive by handing every request from its poller thread
+to a pool thread and back, two thread wake-ups per request that cost about a fifth of the
+CPU a recommendation takes. A gevent worker reads, answers and waits for the next request
+on one greenlet per connection. `bench/peers.py` prints both side by side.
+
+Why threads stay native: when the model is not preloaded, a background thread loads it
+while the worker answers /healthz (`scoring.state`). As a greenlet its file reads and
+digest checks would hold the event loop, and gunicorn's heartbeat with it, for the whole
+load. Only sockets, DNS, `select`, `time.sleep` and the like are patched; the request path
+takes no lock across a switch (metrics and logging hold theirs for a write).
+"""
+
+from gevent import monkey, socket
+from gunicorn.workers.ggevent import GeventWorker
+
+
+class ScoringWorker(GeventWorker):
+    """gunicorn's gevent worker, patching everything but threads."""
+
+    def patch(self) -> None:
+        """Patch the standard library for gevent (threads excepted) and wrap the listeners."""
+        monkey.patch_all(thread=False)
+        # As gunicorn's worker does: the listening sockets become gevent sockets.
+        self.sockets = [
+            socket.socket(listener.FAMILY, socket.SOCK_STREAM, fileno=listener.sock.detach())
+            for listener in self.sockets
+        ]
