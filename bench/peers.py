@@ -12,7 +12,9 @@ the median of per-round ratios (a shared machine drifts between rounds).
 
 The servers:
 
-- ours: `python -m scoring` (Flask + gunicorn gthread), `GET /recommendations/<user>?k=10`;
+- ours: `python -m scoring` (Flask + gunicorn's gevent worker), `GET /recommendations/<user>?k=10`;
+- ours-gthread: the same server with gunicorn's gthread worker (what it ran before), to show
+  what the worker class alone changes;
 - kserve: KServe's `ModelServer` with a `kserve.Model` holding the same arrays (numpy),
   `POST /v1/models/recommender:predict`, its defaults (access and latency logs on);
 - kserve-quiet: the same with `--configure_logging false --enable_latency_logging false`;
@@ -343,6 +345,11 @@ def servers(args: argparse.Namespace, folder: Path, workdir: Path) -> list[Serve
             port,
         )
     )
+    port = scale.free_port()
+    gthread = {**env, "MODEL_URI": str(folder), "HOST": "127.0.0.1", "PORT": str(port)}
+    # Command-line settings win over the config file: only the worker class differs.
+    gthread["GUNICORN_CMD_ARGS"] = "--worker-class gthread"
+    found.append(Ours("ours-gthread", [sys.executable, "-m", "scoring"], gthread, port))
     if args.kserve_python:
         script = workdir / "kserve_server.py"
         script.write_text(COMMON + KSERVE)

@@ -176,7 +176,7 @@ def main() -> None:
         # steadiest figure; the pooled ratio is printed beside it.
         paired = [r["rps"] / p["rps"] for p, r in zip(ping_rounds, recs_rounds, strict=True)]
         print(
-            f"server: gunicorn {args.workers} workers (gthread, 1 thread), 127.0.0.1; load: wrk "
+            f"server: gunicorn {args.workers} workers (gevent event loop), 127.0.0.1; load: wrk "
             f"-t{args.threads} -c{args.connections}, {args.rounds} alternating rounds of "
             f"{per_round.duration}s per endpoint; model: MovieLens 100k ({len(users)} users), "
             "k=10, users in random order; p50 = median of rounds, p99 = worst round"
