@@ -169,3 +169,86 @@ def test_a_bad_line_deep_in_a_streamed_file_is_still_named(tmp_path, monkeypatch
     write(tmp_path / "big.csv", "user_id,item_id,rating\n" + rows + "u1,i1,four\n")
     message = error_of(tmp_path)
     assert "big.csv, line 302" in message and "'four'" in message
+
+
+def test_whole_files_in_many_blocks_sorted_on_two_threads_read_what_the_checker_reads(
+    tmp_path, monkeypatch
+):
+    from training import data as module
+
+    rng = np.random.default_rng(1)
+    lines = [
+        f"u{rng.integers(60)} , i{rng.integers(25)},{rng.integers(1, 6)},{rng.integers(50)}"
+        for _ in range(600)
+    ]
+    for n, start in enumerate(range(0, len(lines), 200)):
+        write(
+            tmp_path / f"{n}.csv",
+            "user_id,item_id,rating,timestamp\n" + "\n".join(lines[start : start + 200]),
+        )
+    monkeypatch.setattr(module, "BLOCK_BYTES", 256)  # each file whole, parsed in many blocks
+    monkeypatch.setattr(module, "_PARALLEL_SORT_KEYS", 2)  # the pairs sorted on two threads
+    fast = read_interactions(str(tmp_path), min_rating=3)
+    _python_reader(monkeypatch)
+    checked = read_interactions(str(tmp_path), min_rating=3)
+    assert fast.user_ids == checked.user_ids and fast.item_ids == checked.item_ids
+    assert _as_pairs(fast) == _as_pairs(checked)
+    assert (fast.rows_read, fast.rows_below_min_rating) == (600, checked.rows_below_min_rating)
+
+
+@pytest.mark.parametrize("n_users", [7, 2**60])  # the row number fits in the key, or not
+@pytest.mark.parametrize("timestamped", [True, False])
+def test_each_pair_is_kept_once_in_user_item_order_with_its_latest_time(n_users, timestamped):
+    from training import data as module
+
+    rng = np.random.default_rng(2)
+    users, items = rng.integers(0, 7, 500), rng.integers(0, 5, 500)
+    stamps = rng.random(500) if timestamped else None
+    kept_users, kept_items, latest = module._deduplicated(
+        users.astype(np.int64) * 5 + items, n_users, 5, stamps
+    )
+    pairs = sorted(set(zip(users.tolist(), items.tolist(), strict=True)))
+    assert list(zip(kept_users.tolist(), kept_items.tolist(), strict=True)) == pairs
+    if stamps is None:
+        assert latest is None
+    else:
+        newest: dict[tuple[int, int], float] = {}
+        rows = zip(users.tolist(), items.tolist(), strict=True)
+        for pair, stamp in zip(rows, stamps.tolist(), strict=True):
+            newest[pair] = max(newest.get(pair, stamp), stamp)
+        assert latest.tolist() == [newest[pair] for pair in pairs]
+
+
+def test_timestamps_are_none_unless_every_file_has_them(tmp_path):
+    write(tmp_path / "1.csv", "user_id,item_id,timestamp\nu1,i1,5\nu1,i1,7\n")
+    write(tmp_path / "2.csv", "user_id,item_id\nu2,i1\n")
+    data = read_interactions(str(tmp_path))
+    assert data.timestamps is None and data.user_ids == ["u1", "u2"] and len(data.users) == 2
+
+
+def test_the_first_bad_file_is_named_though_the_next_one_is_already_open(tmp_path):
+    write(tmp_path / "1.csv", "user_id,item_id,rating\nu1,i1,4\nu1,i2,high\n")
+    write(tmp_path / "2.csv", "user_id,rating\nu1,4\n")
+    message = error_of(tmp_path)
+    assert "1.csv, line 3" in message and "'high'" in message
+
+
+def test_a_downloaded_file_stays_until_the_checker_has_read_it(tmp_path, monkeypatch):
+    import tempfile
+
+    from training import data as module
+
+    monkeypatch.setattr(module, "LocalStore", type("NotLocal", (), {}))  # the download path
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(spool))
+    root = tmp_path / "export"
+    # An ISO timestamp sends the first file to the checker after the second has been opened.
+    first = write(root / "1.csv", "user_id,item_id,timestamp\nu1,i1,2026-11-27T08:00:00Z\n")
+    second = write(root / "2.csv", "user_id,item_id,timestamp\nu2,i1,5\n")
+    data = read_interactions(str(root))
+    assert data.user_ids == ["u1", "u2"] and data.timestamps.tolist() == [1795766400.0, 5.0]
+    assert [entry["sha256"] for entry in data.snapshot] == [
+        hashlib.sha256(path.read_bytes()).hexdigest() for path in (first, second)
+    ]
+    assert not list(spool.iterdir())
