@@ -3,18 +3,20 @@
 One request must read the whole item matrix (and the item biases) once, so the floor of a
 top-k is the time to stream those bytes from memory. For each catalogue size this builds a
 synthetic model (64 factors), then alternates rounds of (a) our `Recommender.recommend`
-(the full request: scan, seen items, exact top-k), (b) the bare matrix-vector product and
-(c) a measurement of the machine's single-thread read bandwidth (BLAS sdot of a 512 MiB
-array with itself, every byte read once with SIMD loads, far beyond the caches). Each
+(the full request: numba's compiled scan, seen items, exact top-k), (b) the bare BLAS
+matrix-vector product (the scan before it was compiled, for reference) and (c) a
+measurement of the machine's single-thread read bandwidth (BLAS sdot of a 512 MiB array
+with itself, every byte read once with SIMD loads, far beyond the caches). Each
 round's ratio compares measurements taken seconds apart, so a shared machine's drift
 cancels; the median and range of the per-round ratios are printed. One BLAS thread, as in a
 gunicorn worker. Answers are checked against a full stable sort first.
 
     python bench/scan.py [--items 200000,1000000] [--factors 64] [--rounds 10] [--repeats 15]
 
-Numbers depend on the BLAS kernel: the script prints the one in use (threadpoolctl).
-Where OPENBLAS_CORETYPE is set for an old OpenBLAS, unset it and OPENBLAS_L2_SIZE in the
-command that runs this benchmark (never in tests), and check the kernel it prints.
+Numbers depend on the BLAS kernel and on the CPU numba compiles the scan for: the script
+prints both (threadpoolctl, llvmlite). Where OPENBLAS_CORETYPE is set for an old OpenBLAS,
+unset it and OPENBLAS_L2_SIZE in the command that runs this benchmark (never in tests), and
+check the kernel it prints.
 """
 
 import os
@@ -26,6 +28,8 @@ import argparse  # noqa: E402
 import statistics  # noqa: E402
 import time  # noqa: E402
 
+import llvmlite.binding  # noqa: E402
+import numba  # noqa: E402
 import numpy as np  # noqa: E402
 from threadpoolctl import threadpool_info  # noqa: E402
 
@@ -79,6 +83,7 @@ def main() -> None:
         for i in threadpool_info()
     ]
     print(f"BLAS: {', '.join(kernels)}; OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE')}")
+    print(f"scan: numba {numba.__version__} for {llvmlite.binding.get_host_cpu_name()}")
     data = np.ones(BANDWIDTH_BYTES // 4, dtype=np.float32)
     for n_items in (int(n) for n in args.items.split(",")):
         a = make(n_items, args.factors)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from scoring.recommender import SAMPLE_MIN_ITEMS, SAMPLE_STRIDE, Recommender
+from scoring.recommender import CANDIDATES, Recommender
 
 
 def make(n_users=30, n_items=50, d=6, seen_per_user=5, seed=0, popularity=None):
@@ -148,10 +148,9 @@ def test_many_tied_scores_still_come_in_item_order():
         assert rec.recommend(user, 25).items == items.tolist()
 
 
-@pytest.mark.parametrize("k", [1, 10, 100])
-def test_a_catalogue_large_enough_for_the_sampled_search_matches_a_full_sort(k):
-    n_items = SAMPLE_MIN_ITEMS + 7_000
-    assert n_items // SAMPLE_STRIDE > 4 * k  # the strided-sample branch of _candidates runs
+@pytest.mark.parametrize("k", [1, 10, 100, CANDIDATES // 2])
+def test_a_catalogue_that_refills_the_candidates_many_times_matches_a_full_sort(k):
+    n_items = 40 * CANDIDATES + 7
     rec, arrays = make(n_users=4, n_items=n_items, d=8, seen_per_user=500, seed=5)
     for user in range(rec.n_users):
         items, scores = brute_force(arrays, user, k)
@@ -160,11 +159,56 @@ def test_a_catalogue_large_enough_for_the_sampled_search_matches_a_full_sort(k):
         np.testing.assert_allclose(got.scores, scores, rtol=1e-5, atol=1e-5)
 
 
+def test_items_in_rising_score_order_raise_the_threshold_on_every_pass():
+    # Worst case for a running threshold: every item beats every one before it, so each
+    # item is a candidate and the buffer is refilled over and over.
+    _, arrays = make(n_users=1, n_items=10 * CANDIDATES, d=1, seen_per_user=30, seed=7)
+    rising = {
+        **arrays,
+        "user_embeddings": np.ones_like(arrays["user_embeddings"]),
+        "item_embeddings": np.linspace(-1, 1, 10 * CANDIDATES, dtype=np.float32)[:, None],
+        "item_biases": np.zeros_like(arrays["item_biases"]),
+    }
+    rec = Recommender(**rising)
+    items, _ = brute_force(rising, 0, 10)
+    assert rec.recommend(0, 10).items == items.tolist()
+
+
 def test_a_large_catalogue_with_ties_at_the_cut_keeps_item_order():
-    n_items = SAMPLE_MIN_ITEMS + 1_000
+    n_items = 4 * CANDIDATES + 1_000
     _, arrays = make(n_users=2, n_items=n_items, d=4, seen_per_user=50, seed=6)
     tied = integer_scores(arrays)
     rec = Recommender(**tied)
     for user in range(2):
         items, _ = brute_force(tied, user, 50)
         assert rec.recommend(user, 50).items == items.tolist()
+
+
+def test_more_tied_candidates_than_the_buffer_holds_still_come_in_item_order():
+    # Every score ties: the kept candidates never shrink, so the buffer has to grow.
+    _, arrays = make(n_users=1, n_items=5 * CANDIDATES, seen_per_user=3, seed=8)
+    flat = {
+        **arrays,
+        "item_embeddings": np.zeros_like(arrays["item_embeddings"]),
+        "item_biases": np.zeros_like(arrays["item_biases"]),
+    }
+    rec = Recommender(**flat)
+    items, _ = brute_force(flat, 0, 20)
+    assert rec.recommend(0, 20).items == items.tolist()
+
+
+def test_read_only_memory_maps_are_scanned_in_place(tmp_path):
+    rec, arrays = make(n_items=3 * CANDIDATES, seed=9)
+    for name in ("item_embeddings", "item_biases", "user_embeddings"):
+        np.save(tmp_path / f"{name}.npy", arrays[name])
+    mapped = Recommender(
+        **{
+            **arrays,
+            **{
+                name: np.load(tmp_path / f"{name}.npy", mmap_mode="r")
+                for name in ("item_embeddings", "item_biases", "user_embeddings")
+            },
+        }
+    )
+    for user in range(3):
+        assert mapped.recommend(user, 10) == rec.recommend(user, 10)
