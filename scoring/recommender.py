@@ -8,10 +8,14 @@ user's ranking, so it is added to the k returned scores only. Ties are broken by
 so answers are exact, deterministic and match a stable full sort.
 
 Why a compiled pass and not numpy: OpenBLAS's sgemv over an item-major (n_items x 64)
-float32 matrix streams at about 60% of one core's read bandwidth, and the score vector it
-writes must then be read again to select the k best. Numba's loop over contiguous rows
-(the dot vectorised over the factors, the bias added, one comparison with the running
-threshold) streams at about 90% and writes nothing model-sized (`bench/scan.py`).
+float32 matrix streams at 50-70% of one core's read bandwidth, in cache-sized blocks of
+rows no faster, and the score vector it writes must then be read again to select the k
+best. A factor-major layout read by sgemv_n reaches about 77%, not enough to publish the
+items differently. Numba's loop over contiguous rows (the dot vectorised over the factors,
+the bias added, one comparison with the running threshold) streams at about 90% and writes
+nothing model-sized (`bench/scan.py`). Its cost is constant, not per model: compiling
+takes about half a second and LLVM some 55 MB in the process that does it, which in a pod
+is the gunicorn master, whose workers share those pages.
 
 The arrays are used as they are given, typically read-only memory maps of the model files
 that every worker of a pod shares (see `scoring.model`): nothing here copies, transposes
@@ -26,7 +30,7 @@ import numba
 import numpy as np
 
 # Room for this many candidates (or 4k) before the running k-th best is raised and the
-# candidates below it dropped: large enough that the raise happens about once per request,
+# candidates below it dropped: large enough that the raise happens once or twice a request,
 # small enough to stay in L1 with the scores it holds.
 CANDIDATES = 1024
 # Above this many candidates (a large k, or many scores tied with the k-th best) numpy
