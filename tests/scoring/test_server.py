@@ -1,5 +1,6 @@
 """The real server (`python -m scoring`, gunicorn, 2 workers) answering every endpoint."""
 
+import contextlib
 import json
 import re
 
@@ -255,3 +256,31 @@ def test_metrics_count_fallbacks_and_top_scores_by_version(server, version, load
     assert delta("scoring_top_score_count") == 3
     best = server.get(f"/recommendations/{known}").json()["items"][0]["score"]
     assert delta("scoring_top_score_sum") == pytest.approx(3 * best, rel=1e-4)
+
+
+def test_a_busy_connection_does_not_hold_its_worker_from_the_others(model_uri, start_server):
+    """One worker, two keep-alive connections: the first sends 300 pipelined requests at
+    once, the second one request right after. The second is answered after a few of the
+    first's, not after all of them (each answer yields to the worker's other connections)."""
+    import socket
+
+    server = start_server(model_uri, WORKERS="1")
+    server.wait_for("/readyz", 200)
+    host, port = "127.0.0.1", server.port
+    busy, other = socket.create_connection((host, port)), socket.create_connection((host, port))
+    try:
+        request = f"GET /recommendations/u0001?k=10 HTTP/1.1\r\nHost: {host}\r\n\r\n"
+        busy.sendall(request.encode() * 300)
+        other.sendall(request.encode())
+        other.settimeout(30)
+        assert other.recv(4096).startswith(b"HTTP/1.1 200")
+        # What the busy connection got by then: a few answers, not all 300.
+        busy.setblocking(False)
+        data = b""
+        with contextlib.suppress(BlockingIOError):
+            while chunk := busy.recv(1 << 20):
+                data += chunk
+        assert data.count(b"HTTP/1.1 200") < 150
+    finally:
+        busy.close()
+        other.close()
