@@ -128,6 +128,17 @@ def _python_reader(monkeypatch):
     monkeypatch.setattr(module._Accumulator, "_read_fast", refuse)
 
 
+def _reads_as_the_checker(tmp_path, monkeypatch, *, min_rating: float, rows: int):
+    """Read the export fast, then with the line-by-line checker; both must agree."""
+    fast = read_interactions(str(tmp_path), min_rating=min_rating)
+    _python_reader(monkeypatch)
+    checked = read_interactions(str(tmp_path), min_rating=min_rating)
+    assert fast.user_ids == checked.user_ids and fast.item_ids == checked.item_ids
+    assert _as_pairs(fast) == _as_pairs(checked)
+    assert (fast.rows_read, fast.rows_below_min_rating) == (rows, checked.rows_below_min_rating)
+    return fast
+
+
 def _as_pairs(data) -> list[tuple[str, str, float | None]]:
     stamps = data.timestamps.tolist() if data.timestamps is not None else [None] * len(data.users)
     return [
@@ -151,12 +162,7 @@ def test_streamed_blocks_read_exactly_what_the_checker_reads(tmp_path, monkeypat
     if block_bytes:  # every file is streamed in many tiny blocks
         monkeypatch.setattr(module, "WHOLE_FILE_BYTES", 0)
         monkeypatch.setattr(module, "BLOCK_BYTES", block_bytes)
-    fast = read_interactions(str(tmp_path), min_rating=2)
-    _python_reader(monkeypatch)
-    checked = read_interactions(str(tmp_path), min_rating=2)
-    assert fast.user_ids == checked.user_ids and fast.item_ids == checked.item_ids
-    assert _as_pairs(fast) == _as_pairs(checked)
-    assert (fast.rows_read, fast.rows_below_min_rating) == (400, checked.rows_below_min_rating)
+    fast = _reads_as_the_checker(tmp_path, monkeypatch, min_rating=2, rows=400)
     assert all(not user.startswith(" ") for user in fast.user_ids)
 
 
@@ -188,12 +194,7 @@ def test_whole_files_in_many_blocks_sorted_on_two_threads_read_what_the_checker_
         )
     monkeypatch.setattr(module, "BLOCK_BYTES", 256)  # each file whole, parsed in many blocks
     monkeypatch.setattr(module, "_PARALLEL_SORT_KEYS", 2)  # the pairs sorted on two threads
-    fast = read_interactions(str(tmp_path), min_rating=3)
-    _python_reader(monkeypatch)
-    checked = read_interactions(str(tmp_path), min_rating=3)
-    assert fast.user_ids == checked.user_ids and fast.item_ids == checked.item_ids
-    assert _as_pairs(fast) == _as_pairs(checked)
-    assert (fast.rows_read, fast.rows_below_min_rating) == (600, checked.rows_below_min_rating)
+    _reads_as_the_checker(tmp_path, monkeypatch, min_rating=3, rows=600)
 
 
 @pytest.mark.parametrize("n_users", [7, 2**60])  # the row number fits in the key, or not
