@@ -3,8 +3,9 @@
 One request must read the whole item matrix (and the item biases) once, so the floor of a
 top-k is the time to stream those bytes from memory. For each catalogue size this builds a
 synthetic model (64 factors), then alternates rounds of (a) our `Recommender.recommend`
-(the full request: numba's compiled scan, seen items, exact top-k), (b) the bare BLAS
-matrix-vector product (the scan before it was compiled, for reference) and (c) a
+(the full request: the scan, seen items, exact top-k; the compiled scan from
+`scoring.recommender.COMPILED_SCAN_MIN_BYTES` of items on, one BLAS product below, and the
+script says which), (b) the bare BLAS matrix-vector product (for reference) and (c) a
 measurement of the machine's single-thread read bandwidth (BLAS sdot of a 512 MiB array
 with itself, every byte read once with SIMD loads, far beyond the caches). Each
 round's ratio compares measurements taken seconds apart, so a shared machine's drift
@@ -117,7 +118,8 @@ def main() -> None:
             floor.append(bandwidth)
         print(
             f"\n{n_items} items x {args.factors} factors: {scanned / 1e6:.0f} MB read per "
-            f"request; {args.rounds} rounds of {args.repeats} requests"
+            f"request, {'compiled scan' if rec.compiled_scan else 'BLAS'}; {args.rounds} rounds "
+            f"of {args.repeats} requests"
         )
         print(
             f"  top-10 (exact): median {statistics.median(full) * 1e3:.2f} ms, best "

@@ -1,9 +1,22 @@
-"""Top-k logic of the numpy recommender against a brute-force ranking of the same arrays."""
+"""Top-k logic of the recommender against a brute-force ranking of the same arrays.
+
+Every test runs twice: on the BLAS path small catalogues take, and on the compiled scan
+large ones take (the size bar lowered to 0).
+"""
 
 import numpy as np
 import pytest
 
-from scoring.recommender import CANDIDATES, Recommender
+from scoring import recommender
+from scoring.recommender import Recommender
+from scoring.scan import CANDIDATES
+
+
+@pytest.fixture(autouse=True, params=["blas", "compiled"])
+def scan_path(request, monkeypatch):
+    if request.param == "compiled":
+        monkeypatch.setattr(recommender, "COMPILED_SCAN_MIN_BYTES", 0)
+    return request.param
 
 
 def make(n_users=30, n_items=50, d=6, seen_per_user=5, seed=0, popularity=None):
