@@ -15,8 +15,10 @@ takes no lock across a switch (metrics and logging hold theirs for a write).
 Why each request ends with a yield: a greenlet only gives the loop up when a read would
 block, and a busy client's next request is often already there when the answer has gone
 out, so one connection could hold its worker while the others' requests wait (a p99 of a
-second where the median is half a millisecond). Yielding after every answer serves the
-ready connections in turn.
+second where the median is half a millisecond). After every answer the greenlet waits
+until the loop has nothing else to run (`gevent.idle`), so every ready connection gets its
+turn; `gevent.sleep(0)` is not enough, as the loop runs a batch of callbacks before it looks
+at the sockets again (a p99 of 300 ms at 200k items, against 30 ms).
 """
 
 import gevent
@@ -41,4 +43,4 @@ class ScoringWorker(GeventWorker):
     ) -> None:
         """Answer one request, then let the worker's other ready connections have theirs."""
         super().handle_request(listener_name, req, sock, addr)
-        gevent.sleep(0)
+        gevent.idle()
