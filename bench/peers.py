@@ -177,14 +177,6 @@ request = function()
   end
   return wrk.format("POST", r[1], {["Content-Type"] = "application/json"}, r[2])
 end
-done = function(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format(
-    'WRK_JSON {"requests": %%d, "duration_us": %%d, "p50_us": %%d, "p99_us": %%d, ' ..
-    '"connect": %%d, "read": %%d, "write": %%d, "status": %%d, "timeout": %%d}\n',
-    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
-    e.connect, e.read, e.write, e.status, e.timeout))
-end
 """
 
 
@@ -310,7 +302,7 @@ def run_wrk(server: Server, users: list[str], args: argparse.Namespace, workdir:
             + "}"
         )
     script = workdir / f"{server.name}.lua"
-    script.write_text(LUA % {"requests": ", ".join(entries)})
+    script.write_text(LUA % {"requests": ", ".join(entries)} + scoring_http.WRK_REPORT)
     pids = tree(server.process.pid)
     before = cpu_seconds(pids)
     command = [
@@ -319,10 +311,7 @@ def run_wrk(server: Server, users: list[str], args: argparse.Namespace, workdir:
     ]
     output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
     used = cpu_seconds(pids) - before
-    line = next(x for x in output.splitlines() if x.startswith("WRK_JSON "))
-    result = json.loads(line.removeprefix("WRK_JSON "))
-    result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
-    result["errors"] = sum(result[k] for k in ("connect", "read", "write", "status", "timeout"))
+    result = scoring_http.wrk_result(output)
     result["cpu_ms"] = used * 1e3 / max(result["requests"], 1)
     result["rss"], result["pss"] = memory(pids)
     return result

@@ -31,6 +31,18 @@ from mlrelease.sampledata import write_movielens_export
 from mlrelease.store import artifact
 from mlrelease.versions import version_id
 
+# wrk's end-of-run hook: one JSON line the scripts read back with `wrk_result`.
+WRK_REPORT = r"""
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'WRK_JSON {"requests": %d, "duration_us": %d, "p50_us": %d, "p99_us": %d, ' ..
+    '"connect": %d, "read": %d, "write": %d, "status": %d, "timeout": %d}\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+    e.connect, e.read, e.write, e.status, e.timeout))
+end
+"""
+
 LUA = """
 local paths = {%(paths)s}
 local i = 0
@@ -38,15 +50,16 @@ request = function()
   i = i + 1
   return wrk.format("GET", paths[(i %% #paths) + 1])
 end
-done = function(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format(
-    'WRK_JSON {"requests": %%d, "duration_us": %%d, "p50_us": %%d, "p99_us": %%d, ' ..
-    '"connect": %%d, "read": %%d, "write": %%d, "status": %%d, "timeout": %%d}\\n',
-    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
-    e.connect, e.read, e.write, e.status, e.timeout))
-end
 """
+
+
+def wrk_result(output: str) -> dict:
+    """The WRK_REPORT line of a wrk run, with requests/s and the error total added."""
+    line = next(x for x in output.splitlines() if x.startswith("WRK_JSON "))
+    result = json.loads(line.removeprefix("WRK_JSON "))
+    result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
+    result["errors"] = sum(result[k] for k in ("connect", "read", "write", "status", "timeout"))
+    return result
 
 
 def clean_env(**overrides: str) -> dict[str, str]:
@@ -97,7 +110,7 @@ def wait_ready(url: str, process: subprocess.Popen, timeout: float = 60) -> None
 
 def run_wrk(url: str, paths: list[str], args: argparse.Namespace, workdir: Path) -> dict:
     script = workdir / "paths.lua"
-    script.write_text(LUA % {"paths": ", ".join(json.dumps(p) for p in paths)})
+    script.write_text(LUA % {"paths": ", ".join(json.dumps(p) for p in paths)} + WRK_REPORT)
     command = [
         "wrk",
         f"-t{args.threads}",
@@ -110,11 +123,7 @@ def run_wrk(url: str, paths: list[str], args: argparse.Namespace, workdir: Path)
         url,
     ]
     output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
-    line = next(x for x in output.splitlines() if x.startswith("WRK_JSON "))
-    result = json.loads(line.removeprefix("WRK_JSON "))
-    result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
-    result["errors"] = sum(result[k] for k in ("connect", "read", "write", "status", "timeout"))
-    return result
+    return wrk_result(output)
 
 
 def combine(rounds: list[dict]) -> dict:
