@@ -222,14 +222,7 @@ def compile_steps(
     """The steps of a steps template (or the given steps list), with every template inlined."""
     scope = {"parameters": bind(path, parameters), "variables": variables}
     raw = load(path)["steps"] if steps is None else steps
-    result = []
-    for step in render(raw, scope):
-        if "template" in step:
-            target = (path.parent / step["template"]).resolve()
-            result.extend(compile_steps(target, step.get("parameters") or {}, variables))
-        else:
-            result.append(step)
-    return result
+    return job_steps(path, render(raw, scope), variables)
 
 
 def compile_template(path: Path, parameters: dict[str, Any], variables: dict[str, str]) -> Any:

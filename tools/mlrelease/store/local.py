@@ -10,6 +10,7 @@ import errno
 import os
 import secrets
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -66,21 +67,18 @@ class LocalStore(Store):
         return found
 
     def read_bytes(self, key: str) -> bytes:
-        path = self._path(key)
-        try:
-            return path.read_bytes()
-        except FileNotFoundError:
-            raise NotFoundError(f"{self.key_uri(key)} does not exist") from None
-        except OSError as error:
-            raise StoreError(
-                f"cannot read {self.key_uri(key)}: {error.strerror or error}"
-            ) from None
+        with self._reading(key):
+            return self._path(key).read_bytes()
 
     def read_into(self, key: str, sink: BinaryIO) -> None:
-        path = self._path(key)
+        with self._reading(key), open(self._path(key), "rb") as source:
+            shutil.copyfileobj(source, sink, _CHUNK_BYTES)
+
+    @contextlib.contextmanager
+    def _reading(self, key: str) -> Iterator[None]:
+        """A missing file as NotFoundError, any other OS error as StoreError, one line each."""
         try:
-            with open(path, "rb") as source:
-                shutil.copyfileobj(source, sink, _CHUNK_BYTES)
+            yield
         except FileNotFoundError:
             raise NotFoundError(f"{self.key_uri(key)} does not exist") from None
         except OSError as error:

@@ -31,6 +31,8 @@ PREVIOUS_ROUTING = "previous-routing.yaml"
 STEP_FILE = re.compile(r"^step-(\d+)-(.+)\.yaml$")
 # Azure Pipelines' Agent.JobStatus values; the summary reads them case-insensitively.
 JOB_STATUSES = ("succeeded", "succeededwithissues", "failed", "canceled")
+# The statuses after which the job's failure hook restores the routing saved before.
+FAILED_STATUSES = ("failed", "canceled")
 
 
 def applied_file(percent: str) -> str:
@@ -88,7 +90,7 @@ class Release:
 
     @property
     def failed(self) -> bool:
-        return self.job_status in ("failed", "canceled")
+        return self.job_status in FAILED_STATUSES
 
     def applied_steps(self) -> list[Step]:
         """The steps that ran, then (for a failed job) the routing the failure hook restores."""
@@ -114,7 +116,7 @@ def read_record(folder: Path, version: str, job_status: str) -> Release:
     steps: list[Step] = []
     if (plan / FIRST_ROUTING).is_file():
         # Only the job's status tells whether the first routing was applied.
-        applied = "yes" if status not in ("failed", "canceled") else ""
+        applied = "" if status in FAILED_STATUSES else "yes"
         steps.append(Step("first routing", _weights(plan / FIRST_ROUTING), applied))
     numbered = sorted(
         (int(match[1]), match[2], path)
