@@ -1,23 +1,26 @@
 """Large-catalogue benchmark: exact top-10 over 200k and 1M items against the memory floor.
 
-One request must read the whole item matrix (and the item biases) once, so the floor of a
-top-k is the time to stream those bytes from memory. For each catalogue size this builds a
-synthetic model (64 factors), then alternates rounds of (a) our `Recommender.recommend`
-(the full request: the scan, seen items, exact top-k; the compiled scan from
-`scoring.recommender.COMPILED_SCAN_MIN_BYTES` of items on, one BLAS product below, and the
-script says which), (b) the bare BLAS matrix-vector product (for reference) and (c) a
-measurement of the machine's single-thread read bandwidth (BLAS sdot of a 512 MiB array
-with itself, every byte read once with SIMD loads, far beyond the caches). Each
-round's ratio compares measurements taken seconds apart, so a shared machine's drift
-cancels; the median and range of the per-round ratios are printed. One BLAS thread, as in a
-gunicorn worker. Answers are checked against a full stable sort first.
+Scoring every item in float32 means reading the whole item matrix (and the item biases)
+once per request, so the floor of a plain top-k is the time to stream those bytes from
+memory. For each catalogue size this builds a synthetic model (64 factors), then
+alternates rounds of (a) our `Recommender.recommend` (the full request: seen items, exact
+top-k; from `scoring.recommender.QUANTIZED_MIN_ITEMS` items on it scans the int8 copy and
+rescores a few candidates, and the script says which path ran), (b) the bare BLAS
+matrix-vector product over the float32 items (for reference) and (c) a measurement of the
+machine's single-thread read bandwidth (BLAS sdot of a 512 MiB array with itself, every
+byte read once with SIMD loads, far beyond the caches). It prints the float32 floor over
+the request time (above 100%: faster than any float32 scan could be) and the bytes the
+request actually scans over the same bandwidth. Each round's ratio compares measurements
+taken seconds apart, so a shared machine's drift cancels; the median and range of the
+per-round ratios are printed. One BLAS thread, as in a gunicorn worker. Answers are
+checked against a full stable sort first.
 
     python bench/scan.py [--items 200000,1000000] [--factors 64] [--rounds 10] [--repeats 15]
 
-Numbers depend on the BLAS kernel and on the CPU numba compiles the scan for: the script
-prints both (threadpoolctl, llvmlite). Where OPENBLAS_CORETYPE is set for an old OpenBLAS,
-unset it and OPENBLAS_L2_SIZE in the command that runs this benchmark (never in tests), and
-check the kernel it prints.
+Numbers depend on the BLAS kernel and on the SIMD kernels SimSIMD picks for the CPU: the
+script prints both (threadpoolctl, simsimd's capabilities). Where OPENBLAS_CORETYPE is set
+for an old OpenBLAS, unset it and OPENBLAS_L2_SIZE in the command that runs this benchmark
+(never in tests), and check the kernel it prints.
 """
 
 import os
@@ -29,9 +32,8 @@ import argparse  # noqa: E402
 import statistics  # noqa: E402
 import time  # noqa: E402
 
-import llvmlite.binding  # noqa: E402
-import numba  # noqa: E402
 import numpy as np  # noqa: E402
+import simsimd  # noqa: E402
 from threadpoolctl import threadpool_info  # noqa: E402
 
 from scoring.recommender import Recommender  # noqa: E402
@@ -84,7 +86,8 @@ def main() -> None:
         for i in threadpool_info()
     ]
     print(f"BLAS: {', '.join(kernels)}; OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE')}")
-    print(f"scan: numba {numba.__version__} for {llvmlite.binding.get_host_cpu_name()}")
+    capabilities = [name for name, on in simsimd.get_capabilities().items() if on]
+    print(f"int8 scan: simsimd {simsimd.__version__} ({', '.join(capabilities)})")
     data = np.ones(BANDWIDTH_BYTES // 4, dtype=np.float32)
     for n_items in (int(n) for n in args.items.split(",")):
         a = make(n_items, args.factors)
@@ -92,6 +95,8 @@ def main() -> None:
         check(rec, a, range(5))
         vector = a["user_embeddings"][0]
         scanned = a["item_embeddings"].nbytes + a["item_biases"].nbytes
+        # The int8 path reads one byte a factor, a scale and a bias per item.
+        read = n_items * (args.factors + 8) if rec.quantized else scanned
         n_users = a["user_embeddings"].shape[0]
         items = a["item_embeddings"]
 
@@ -102,7 +107,7 @@ def main() -> None:
             items @ vector
 
         full, gemv, floor = [], [], []
-        ratios, best_ratios, gemv_ratios = [], [], []
+        ratios, best_ratios, gemv_ratios, read_ratios = [], [], [], []
         for _ in range(args.rounds):
             f = times(request, args.repeats)
             g = times(bare, args.repeats)
@@ -113,32 +118,37 @@ def main() -> None:
             # least disturbed by other processes.
             best_ratios.append(scanned / min(f) / bandwidth)
             gemv_ratios.append(items.nbytes / statistics.median(g) / bandwidth)
+            read_ratios.append(read / statistics.median(f) / bandwidth)
             full += f
             gemv += g
             floor.append(bandwidth)
+        path = "int8 scan + exact rescoring" if rec.quantized else "float32 BLAS"
         print(
-            f"\n{n_items} items x {args.factors} factors: {scanned / 1e6:.0f} MB read per "
-            f"request, {'compiled scan' if rec.compiled_scan else 'BLAS'}; {args.rounds} rounds "
-            f"of {args.repeats} requests"
+            f"\n{n_items} items x {args.factors} factors: float32 floor {scanned / 1e6:.0f} MB, "
+            f"{read / 1e6:.0f} MB scanned per request ({path}); {args.rounds} rounds of "
+            f"{args.repeats} requests"
         )
         print(
             f"  top-10 (exact): median {statistics.median(full) * 1e3:.2f} ms, best "
-            f"{min(full) * 1e3:.2f} ms = {scanned / statistics.median(full) / 1e9:.2f} GB/s "
-            f"median, {scanned / min(full) / 1e9:.2f} GB/s best"
+            f"{min(full) * 1e3:.2f} ms"
         )
         print(
-            f"  bare gemv:      median {statistics.median(gemv) * 1e3:.2f} ms = "
+            f"  bare float32 gemv: median {statistics.median(gemv) * 1e3:.2f} ms = "
             f"{a['item_embeddings'].nbytes / statistics.median(gemv) / 1e9:.2f} GB/s"
         )
         print(
-            f"  bandwidth floor: median {statistics.median(floor) / 1e9:.2f} GB/s "
+            f"  bandwidth: median {statistics.median(floor) / 1e9:.2f} GB/s "
             f"(range {min(floor) / 1e9:.2f}-{max(floor) / 1e9:.2f})"
         )
         print(
-            f"  top-10 scan / bandwidth, per round: median request {statistics.median(ratios):.0%}"
+            f"  float32 floor / top-10, per round: median request {statistics.median(ratios):.0%}"
             f" (range {min(ratios):.0%}-{max(ratios):.0%}); best request "
             f"{statistics.median(best_ratios):.0%} (range {min(best_ratios):.0%}-"
             f"{max(best_ratios):.0%}); bare gemv {statistics.median(gemv_ratios):.0%}"
+        )
+        print(
+            f"  bytes the request scans / bandwidth: median {statistics.median(read_ratios):.0%} "
+            f"(range {min(read_ratios):.0%}-{max(read_ratios):.0%})"
         )
         if n_items * args.factors * 4 < 64 * 1024 * 1024:
             print("  (a matrix this small may stay partly in the last-level cache: above 100%)")

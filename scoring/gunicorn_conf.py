@@ -22,8 +22,8 @@ if _OWN_METRICS_DIR:
     os.environ[_MULTIPROC_ENV] = tempfile.mkdtemp(prefix="scoring-metrics-")
 
 # One BLAS thread per worker: the workers already use the cores, and threads of their own
-# would fight each other. The top-k scan itself is one thread of compiled code
-# (scoring.recommender); this keeps any numpy call that reaches BLAS to one thread too.
+# would fight each other. The top-k scan itself is one thread (scoring.recommender); this
+# keeps any numpy call that reaches BLAS to one thread too.
 for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_name, "1")
 

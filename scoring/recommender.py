@@ -6,12 +6,10 @@ once, keeps those that can be among the k best, then sorts those few. The user b
 not change a user's ranking, so it is added to the k returned scores only. Ties are broken
 by item index, so answers are exact, deterministic and match a stable full sort.
 
-How it scores: a large catalogue (an item matrix of COMPILED_SCAN_MIN_BYTES or more) is
-scanned by the compiled pass of `scoring.scan`, which streams the matrix at about 90% of
-one core's read bandwidth; a smaller one by one BLAS product, a sampled bound and a
-partition (about 60% at 200k items). The compiled pass costs a constant ~150 MiB of LLVM
-per pod and a second to compile, worth paying only where the scan is most of a request:
-below the bar numba is never imported.
+How it scores: a large catalogue (QUANTIZED_MIN_ITEMS or more) is narrowed by an int8
+copy of its items and the few candidates rescored exactly (`scoring.quantized`); a
+smaller one, whose float32 items stay in cache, by one BLAS product, a sampled bound and
+a partition.
 
 The arrays are used as they are given, typically read-only memory maps of the model files
 that every worker of a pod shares (see `scoring.model`): nothing here copies, transposes
@@ -24,12 +22,13 @@ from typing import NamedTuple
 
 import numpy as np
 
-# From this size of item matrix on (about 520k items of 64 factors) the compiled scan is used.
-COMPILED_SCAN_MIN_BYTES = 128 * 1024 * 1024
-# Below the bar: one score in 16 estimates a safe lower bound for the k-th best (_best_of).
-SAMPLE_STRIDE = 16
-# Below this many items one partition of all scores is cheaper than the extra numpy calls.
-SAMPLE_MIN_ITEMS = 32768
+from scoring.quantized import QuantizedItems
+from scoring.topk import best_of
+
+# From this many items on, requests are narrowed by the int8 copy (scoring.quantized): below
+# it the float32 items (8 MB at 64 factors) stay in the last-level cache and one BLAS
+# product is as fast.
+QUANTIZED_MIN_ITEMS = 32768
 # Above this many candidates (a large k, or many scores tied with the k-th best) numpy
 # orders them; below it a Python sort of a few (score, index) pairs is cheaper.
 PYTHON_SORT_MAX = 256
@@ -64,8 +63,8 @@ class Recommender:
         n_items = item_embeddings.shape[0]
         self.n_users = n_users
         self.n_items = n_items
-        # Views, not copies: numba takes plain ndarrays, and np.load's memory maps are a
-        # subclass of it; the views keep the maps open.
+        # Views, not copies: np.load's memory maps are a subclass of ndarray, and plain
+        # views keep the maps open.
         self._user_embeddings = np.asarray(user_embeddings)
         self._user_biases = user_biases
         self._item_embeddings = np.asarray(item_embeddings)
@@ -77,23 +76,16 @@ class Recommender:
         order = np.lexsort((np.arange(n_items), -np.asarray(item_popularity, dtype=np.float32)))
         self._popular = order.astype(np.int32)
         self._popularity = item_popularity
-        self._scan = None
-        if self._item_embeddings.nbytes >= COMPILED_SCAN_MIN_BYTES:
-            from scoring import scan
-
-            self._scan = scan
-            if n_users:
-                scan.compile_for(
-                    self._item_embeddings,
-                    self._user_embeddings[0],
-                    self._item_biases,
-                    self.seen(0),
-                )
+        self._quantized = (
+            QuantizedItems(self._item_embeddings, self._item_biases)
+            if n_items >= QUANTIZED_MIN_ITEMS
+            else None
+        )
 
     @property
-    def compiled_scan(self) -> bool:
-        """Whether requests take the compiled scan (a catalogue past the size bar)."""
-        return self._scan is not None
+    def quantized(self) -> bool:
+        """Whether requests are narrowed by the int8 copy of the items (a large catalogue)."""
+        return self._quantized is not None
 
     def seen(self, user: int) -> np.ndarray:
         """Internal indices of the items this user interacted with in the training data."""
@@ -125,35 +117,17 @@ class Recommender:
         an arbitrary subset, lets the final sort prefer lower indices exactly as a stable
         full sort would. Seen items score -inf here; k never exceeds the unseen items.
         """
-        if self._scan is not None:
-            return self._scan.candidates(self._item_embeddings, self._item_biases, vector, seen, k)
+        if self._quantized is not None:
+            found = self._quantized.candidates(vector, seen, k)
+            if found is not None:
+                chosen, exact = found
+                top = best_of(exact, k)
+                return chosen[top], exact[top]
         scores = self._item_embeddings @ vector
         scores += self._item_biases
         scores[seen] = -np.inf
-        top = self._best_of(scores, k)
+        top = best_of(scores, k)
         return top, scores[top]
-
-    @staticmethod
-    def _best_of(scores: np.ndarray, k: int) -> np.ndarray:
-        """Every item scoring at least the k-th best score (k, or more on ties).
-
-        The k-th best value comes from `np.partition` (values only, several times faster
-        than argpartition), then one comparison pass collects the items. For large
-        catalogues the k-th best of a strided sample, which can only be lower than the true
-        k-th best, first narrows the search to a small superset of the answer.
-        """
-        n = scores.size
-        if k >= n:
-            return np.arange(n)
-        sample = scores[::SAMPLE_STRIDE]
-        if n >= SAMPLE_MIN_ITEMS and sample.size > 4 * k:
-            floor = np.partition(sample, sample.size - k)[sample.size - k]
-            pool = np.flatnonzero(scores >= floor)
-            values = scores[pool]
-            kth = np.partition(values, values.size - k)[values.size - k]
-            return pool[values >= kth]
-        kth = np.partition(scores, n - k)[n - k]
-        return np.flatnonzero(scores >= kth)
 
     def popular(self, k: int) -> TopK:
         """The k most popular items in the training data, for users the model never saw."""
