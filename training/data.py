@@ -439,7 +439,6 @@ class _Accumulator:
         return result
 
     @staticmethod
-    @staticmethod
     def _columns(name: str, header: list[str]) -> dict[str, int]:
         expected = "expected user_id,item_id[,weight|rating][,timestamp]"
         missing = [column for column in REQUIRED_COLUMNS if column not in header]
