@@ -33,7 +33,7 @@ for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 # bench/scale.py).
 import scoring.app  # noqa: E402
 import scoring.model  # noqa: E402, F401
-from scoring import metrics, rejections, state  # noqa: E402
+from scoring import balance, metrics, rejections, state  # noqa: E402
 
 _settings = settings_module.from_environ()
 
@@ -86,9 +86,15 @@ logging.getLogger("scoring").addHandler(_handler)
 logging.getLogger("scoring").setLevel(logging.INFO)
 
 
+def pre_fork(server: object, worker: object) -> None:
+    """Give the worker about to start its place in the connection table (scoring.balance)."""
+    worker.connection_slot = balance.TABLE.claim()  # type: ignore[attr-defined]
+
+
 def child_exit(server: object, worker: object) -> None:
-    """A dead worker's live gauges must not count in /metrics any more."""
+    """A dead worker's live gauges and connections must not count any more."""
     metrics.worker_exited(worker.pid)  # type: ignore[attr-defined]
+    balance.TABLE.release(getattr(worker, "connection_slot", None))
 
 
 def on_exit(server: object) -> None:
