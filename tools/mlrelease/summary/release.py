@@ -205,17 +205,16 @@ def _report(path: Path) -> dict[str, Any]:
         report = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, ValueError) as error:
         raise InputError(f"{path}: not an analysis report ({error})") from None
-    traffic = report.get("traffic") if isinstance(report, dict) else None
-    if (
-        not isinstance(report, dict)
-        or not isinstance(report.get("passed"), bool)
-        or not (
-            traffic is None
-            or (
-                isinstance(traffic, dict)
-                and all(isinstance(v, int | float) for v in traffic.values())
-            )
-        )
-    ):
+    if not _is_report(report):
         raise InputError(f"{path}: not an analysis report (`mlrelease analyze --json` writes one)")
     return report
+
+
+def _is_report(report: Any) -> bool:
+    """A verdict (`passed`) and, where measured, requests per version (`traffic`)."""
+    if not isinstance(report, dict) or not isinstance(report.get("passed"), bool):
+        return False
+    traffic = report.get("traffic")
+    if traffic is None:
+        return True
+    return isinstance(traffic, dict) and all(isinstance(v, int | float) for v in traffic.values())
