@@ -253,3 +253,15 @@ def test_a_downloaded_file_stays_until_the_checker_has_read_it(tmp_path, monkeyp
         hashlib.sha256(path.read_bytes()).hexdigest() for path in (first, second)
     ]
     assert not list(spool.iterdir())
+
+
+@pytest.mark.parametrize("n_users", [7, 2**60])
+def test_pairs_that_never_repeat_keep_their_own_time(n_users):
+    from training import data as module
+
+    rng = np.random.default_rng(3)
+    keys = rng.permutation(35)  # every (user, item) pair of 7 x 5 once, shuffled
+    stamps = rng.random(35)
+    kept_users, kept_items, latest = module._deduplicated(keys.astype(np.int64), n_users, 5, stamps)
+    assert (kept_users * 5 + kept_items).tolist() == list(range(35))
+    assert latest.tolist() == stamps[np.argsort(keys)].tolist()
