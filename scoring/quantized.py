@@ -31,8 +31,8 @@ worker shares one copy's pages (and the last-level cache holds them once).
 import threading
 
 import numpy as np
-import simsimd
 
+from scoring import simd
 from scoring.topk import best_of
 
 # Rows quantised at a time when the copy is made: a few MB of float32 temporaries.
@@ -91,11 +91,9 @@ class QuantizedItems:
         step = peak / 127 if peak > 0 else 1.0
         codes = np.rint(vector / np.float32(step)).astype(np.int8)
         approx = self._buffer()
-        simsimd.cdist(
-            codes[None, :], self.codes, metric="inner", out_dtype="float32", out=approx[None, :]
-        )
+        simd.inner_products(approx[None, :], codes[None, :], self.codes)
         # approx = step * scale * dot + bias, in place.
-        simsimd.fma(approx, self.scales, self._biases, alpha=step, beta=1.0, out=approx)
+        simd.scale_and_shift(approx, self.scales, self._biases, alpha=step)
         approx[seen] = -np.inf
         # Each estimate is off by at most `bound`, so 2 * bound covers any two of them.
         chosen = best_of(approx, k, margin=2 * self._bound(vector, codes, step))
