@@ -7,8 +7,8 @@ tools and the scoring service install and run without it.
 numpy asks the kernel for transparent huge pages for every large array it allocates
 (NUMPY_MADVISE_HUGEPAGE, read once when numpy is first imported). Reading an export makes
 a few very large arrays and touches each only a few times, so the first touch, when the
-kernel zeroes whole 2 MiB pages (and compacts memory to find them), is most of their cost:
-on a virtual machine reading 20M rows took 13-15 s with huge pages and 9-10 s without.
+kernel finds and zeroes whole 2 MiB pages, is most of their cost: on a virtual machine
+reading 20M rows took 13-18 s with huge pages and 8.5-10.6 s without.
 The job therefore runs without them unless its environment says otherwise; this must run
 before anything imports numpy, which `python -m training` guarantees.
 """
