@@ -8,8 +8,10 @@ its threads on, the tables kept: what "load the export with pyarrow" costs) and 
 snapshot, maps ids to indices and deduplicates. For each it prints wall time, rows per
 second, CPU time (user + system, every thread) and peak RSS (the process's ru_maxrss, so
 the interpreter and pyarrow's import are in both), and the ratios ours / pyarrow per round
-(median and range). Both sides keep both cores busy, so the CPU ratio bounds the rate
-ratio: reading at half pyarrow's rate needs at most about twice its CPU time.
+(median and range), and the last round's log of read_interactions' own phases (reading
+the files, numbering the ids, finding the distinct pairs). pyarrow keeps nearly both
+cores busy, so ours can hardly reach a larger share of its rate than its share of our CPU
+time: half the rate needs at most about twice the CPU time.
 
     python bench/ingest.py [--rows 2000000,20000000] [--files 4] [--rounds 3]
 """
@@ -28,11 +30,13 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 CHILD = r"""
-import json, resource, sys, time
+import json, logging, resource, sys, time
 from pathlib import Path
 kind, folder = sys.argv[1], sys.argv[2]
 if kind == "ours":  # first, as in the job: the training package sets numpy up before its import
     from training.data import read_interactions
+    # Its phase timings ("read N files in", "ids numbered across files in") go to stderr.
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
 import pyarrow.csv
 def cpu():
     usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -85,7 +89,11 @@ def measure(kind: str, folder: Path) -> dict:
         check=True,
         timeout=1800,
     )
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    measured = json.loads(result.stdout.strip().splitlines()[-1])
+    measured["phases"] = [
+        line for line in result.stderr.splitlines() if " files in " in line or "numbered" in line
+    ]
+    return measured
 
 
 def main() -> None:
@@ -120,6 +128,7 @@ def main() -> None:
                     f"  {label:<18} {seconds:6.2f} s  {rows / seconds / 1e6:5.2f} M rows/s  "
                     f"CPU {cpu:6.2f} s  peak RSS {peak / mib:6.0f} MiB"
                 )
+            print("  read_interactions' own log, last round: " + "; ".join(got["ours"]["phases"]))
             print(
                 f"  ours / pyarrow: rate {statistics.median(rate_ratios):.0%} (range "
                 f"{min(rate_ratios):.0%}-{max(rate_ratios):.0%}), CPU "
