@@ -466,13 +466,15 @@ def main() -> None:
                 if name != "ours"
             )
         )
-        kinds = ("connect", "read", "write", "status", "timeout")
         for name, rounds in results.items():
             per_round = [r["errors"] for r in rounds]
             if any(per_round):
                 print(
                     f"{name} errors: "
-                    + ", ".join(f"{kind} {sum(r[kind] for r in rounds)}" for kind in kinds)
+                    + ", ".join(
+                        f"{kind} {sum(r[kind] for r in rounds)}"
+                        for kind in scoring_http.WRK_ERROR_KINDS
+                    )
                     + f"; per round {per_round}"
                 )
     finally:

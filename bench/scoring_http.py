@@ -53,12 +53,16 @@ end
 """
 
 
+# The error kinds WRK_REPORT prints, each a count.
+WRK_ERROR_KINDS = ("connect", "read", "write", "status", "timeout")
+
+
 def wrk_result(output: str) -> dict:
     """The WRK_REPORT line of a wrk run, with requests/s and the error total added."""
     line = next(x for x in output.splitlines() if x.startswith("WRK_JSON "))
     result = json.loads(line.removeprefix("WRK_JSON "))
     result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
-    result["errors"] = sum(result[k] for k in ("connect", "read", "write", "status", "timeout"))
+    result["errors"] = sum(result[kind] for kind in WRK_ERROR_KINDS)
     return result
 
 
